@@ -1,0 +1,256 @@
+"""Creating groups, editing their ground rules, joining, accepting rules, aliases."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+
+from safespace import content
+from safespace.actions import audit
+from safespace.actions.base import Tx, transaction
+from safespace.db.models import Group, GroupRules, GroupTag, Membership, Room, User
+from safespace.errors import AppError, forbidden, invalid, not_found
+from safespace.events.types import MembershipChanged, RulesChanged
+from safespace.passwords import USERNAME_RE
+from safespace.services import Services
+
+TAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+MAX_RULES = 20
+MAX_RULE_LEN = 500
+
+
+@dataclass
+class GroupCreated:
+    group: Group
+    room: Room
+    rules: list[str]
+
+
+def slugify(name: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return slug[:48] or "group"
+
+
+def clean_tags(tags: object) -> list[str]:
+    if tags is None:
+        return []
+    if not isinstance(tags, list) or len(tags) > 8:
+        raise invalid("Give up to 8 tags.", field="tags")
+    out: list[str] = []
+    for tag in tags:
+        t = tag.strip().lower() if isinstance(tag, str) else ""
+        if not TAG_RE.fullmatch(t):
+            raise invalid("Tags are short words of letters, digits and -.", field="tags")
+        if t not in out:
+            out.append(t)
+    return out
+
+
+def clean_rules(rules: object) -> list[str]:
+    if not isinstance(rules, list) or not rules or len(rules) > MAX_RULES:
+        raise invalid(f"A group needs 1 to {MAX_RULES} ground rules.", field="rules")
+    out = []
+    for rule in rules:
+        text = rule.strip() if isinstance(rule, str) else ""
+        if not text or len(text) > MAX_RULE_LEN:
+            raise invalid(
+                f"Each ground rule is 1 to {MAX_RULE_LEN} characters.", field="rules"
+            )
+        out.append(text)
+    return out
+
+
+def _check_text(value: object, field: str, label: str, lo: int, hi: int) -> str:
+    text = value.strip() if isinstance(value, str) else ""
+    if not lo <= len(text) <= hi:
+        raise invalid(f"{label} must be {lo} to {hi} characters.", field=field)
+    return text
+
+
+async def create_group(
+    svc: Services, actor: User, name: str, description: str, tags: object = None
+) -> GroupCreated:
+    if actor.role not in ("facilitator", "admin"):
+        raise forbidden("Only facilitators and administrators can create groups.")
+    name = _check_text(name, "name", "A group's name", 3, 80)
+    description = _check_text(description, "description", "A description", 1, 2000)
+    tag_list = clean_tags(tags)
+    rules = content.default_group_rules()
+    async with transaction(svc) as tx:
+        base = slugify(name)
+        slug, n = base, 1
+        while await tx.session.scalar(select(Group.id).where(Group.slug == slug)) is not None:
+            n += 1
+            slug = f"{base}-{n}"
+        now = svc.clock.now()
+        group = Group(
+            slug=slug, name=name, description=description, rules_version=1,
+            created_by=actor.id, created_at=now, trending_score=0.0,
+        )
+        tx.session.add(group)
+        await tx.session.flush()
+        tx.session.add_all(GroupTag(group_id=group.id, tag=t) for t in tag_list)
+        tx.session.add(GroupRules(group_id=group.id, version=1, rules=rules, created_at=now,
+                                  created_by=actor.id))
+        room = Room(group_id=group.id, kind="main", last_seq=0)
+        tx.session.add(room)
+        # The creator runs the group: a facilitator member who has accepted its rules.
+        tx.session.add(Membership(
+            group_id=group.id, user_id=actor.id, role="facilitator", alias=actor.username,
+            alias_key=actor.username.lower(), accepted_rules_version=1, joined_at=now,
+        ))
+        await tx.session.flush()
+        audit.record(tx, actor.id, "group_created", group_id=group.id, name=name)
+        tx.on_commit(MembershipChanged(user_id=actor.id, added=[room.id]))
+    return GroupCreated(group=group, room=room, rules=rules)
+
+
+async def _group_for_update(tx: Tx, slug: str) -> Group:
+    group = await tx.session.scalar(select(Group).where(Group.slug == slug))
+    if group is None:
+        raise not_found("That group")
+    return group
+
+
+async def _membership(tx: Tx, group_id: int, user_id: int) -> Membership | None:
+    return await tx.session.scalar(
+        select(Membership).where(Membership.group_id == group_id, Membership.user_id == user_id)
+    )
+
+
+async def _is_facilitator(tx: Tx, actor: User, group_id: int) -> bool:
+    if actor.role == "admin":
+        return True
+    m = await _membership(tx, group_id, actor.id)
+    return m is not None and m.role == "facilitator"
+
+
+async def _main_room(tx: Tx, group_id: int) -> Room:
+    room = await tx.session.scalar(
+        select(Room).where(Room.group_id == group_id, Room.kind == "main")
+    )
+    assert room is not None
+    return room
+
+
+async def update_rules(svc: Services, actor: User, slug: str, rules: object) -> int:
+    """Publish a new version of a group's rules; members accept it before posting again."""
+    new_rules = clean_rules(rules)
+    async with transaction(svc) as tx:
+        group = await _group_for_update(tx, slug)
+        if not await _is_facilitator(tx, actor, group.id):
+            raise forbidden("Only this group's facilitators can change its ground rules.")
+        group.rules_version += 1
+        tx.session.add(GroupRules(
+            group_id=group.id, version=group.rules_version, rules=new_rules,
+            created_at=svc.clock.now(), created_by=actor.id,
+        ))
+        # The facilitator who wrote them has accepted them.
+        m = await _membership(tx, group.id, actor.id)
+        if m is not None:
+            m.accepted_rules_version = group.rules_version
+        room = await _main_room(tx, group.id)
+        audit.record(tx, actor.id, "rules_changed", group_id=group.id,
+                     version=group.rules_version)
+        tx.on_commit(RulesChanged(group_slug=slug, room_id=room.id, version=group.rules_version))
+        return group.rules_version
+
+
+def _rules_not_accepted(version: int) -> AppError:
+    return AppError(
+        "rules_not_accepted",
+        "Please read and accept this group's current ground rules first.",
+        409,
+        rules_version=version,
+    )
+
+
+def check_alias(alias: object) -> str:
+    if not isinstance(alias, str) or not USERNAME_RE.fullmatch(alias):
+        raise invalid("An alias is 3 to 32 letters, digits, _ or -.", field="alias")
+    return alias
+
+
+async def _alias_free(tx: Tx, group_id: int, alias: str, user_id: int) -> bool:
+    holder = await tx.session.scalar(
+        select(Membership.user_id).where(
+            Membership.group_id == group_id, Membership.alias_key == alias.lower()
+        )
+    )
+    return holder is None or holder == user_id
+
+
+async def join_group(
+    svc: Services, actor: User, slug: str, accept_rules_version: object, alias: object = None
+) -> Membership:
+    chosen = check_alias(alias) if alias not in (None, "") else None
+    async with transaction(svc) as tx:
+        group = await _group_for_update(tx, slug)
+        if not isinstance(accept_rules_version, int) or accept_rules_version != group.rules_version:
+            raise _rules_not_accepted(group.rules_version)
+        existing = await _membership(tx, group.id, actor.id)
+        if existing is not None:
+            existing.accepted_rules_version = group.rules_version
+            return existing
+        name = chosen or actor.username
+        if not await _alias_free(tx, group.id, name, actor.id):
+            if chosen:
+                raise AppError("alias_taken", "Someone in this group already uses that alias.", 409)
+            name = await _free_variant(tx, group.id, actor.username)
+        membership = Membership(
+            group_id=group.id, user_id=actor.id, role="member", alias=name,
+            alias_key=name.lower(), accepted_rules_version=group.rules_version,
+            joined_at=svc.clock.now(),
+        )
+        tx.session.add(membership)
+        room = await _main_room(tx, group.id)
+        tx.on_commit(MembershipChanged(user_id=actor.id, added=[room.id]))
+        return membership
+
+
+async def _free_variant(tx: Tx, group_id: int, base: str) -> str:
+    for n in range(2, 1000):
+        candidate = f"{base[:28]}-{n}"
+        if await _alias_free(tx, group_id, candidate, -1):
+            return candidate
+    raise AppError("alias_taken", "Please choose an alias for this group.", 409)
+
+
+async def accept_rules(svc: Services, actor: User, slug: str, version: object) -> Membership:
+    async with transaction(svc) as tx:
+        group = await _group_for_update(tx, slug)
+        m = await _membership(tx, group.id, actor.id)
+        if m is None:
+            raise AppError("not_member", "Join this group first.", 403)
+        if version != group.rules_version:
+            raise _rules_not_accepted(group.rules_version)
+        m.accepted_rules_version = group.rules_version
+        return m
+
+
+async def set_alias(svc: Services, actor: User, slug: str, alias: object) -> Membership:
+    name = check_alias(alias)
+    async with transaction(svc) as tx:
+        group = await _group_for_update(tx, slug)
+        m = await _membership(tx, group.id, actor.id)
+        if m is None:
+            raise AppError("not_member", "Join this group first.", 403)
+        if not await _alias_free(tx, group.id, name, actor.id):
+            raise AppError("alias_taken", "Someone in this group already uses that alias.", 409)
+        m.alias, m.alias_key = name, name.lower()
+        return m
+
+
+async def leave_group(svc: Services, actor: User, slug: str) -> None:
+    async with transaction(svc) as tx:
+        group = await _group_for_update(tx, slug)
+        m = await _membership(tx, group.id, actor.id)
+        if m is None:
+            raise AppError("not_member", "You're not a member of this group.", 404)
+        room = await _main_room(tx, group.id)
+        await tx.session.execute(delete(Membership).where(Membership.id == m.id))
+        tx.on_commit(MembershipChanged(user_id=actor.id, removed=[room.id]))

@@ -1,0 +1,105 @@
+"""Posting a message: checks, a gap-free seq, commit, then fan-out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from safespace.actions.base import Tx, transaction
+from safespace.db.models import Message, Room, User
+from safespace.errors import AppError, invalid
+from safespace.events.types import MessagePosted
+from safespace.queries.messages import message_dict
+from safespace.queries.rooms import access_room_as_member
+from safespace.services import Services
+
+MAX_BODY = 4000
+MAX_CLIENT_ID = 64
+
+
+@dataclass
+class Posted:
+    message: dict[str, Any]
+    duplicate: bool  # a retry of a client_id already stored: nothing was delivered again
+
+
+def check_body(body: object) -> str:
+    if not isinstance(body, str) or not body.strip():
+        raise invalid("Write something before sending.", field="body")
+    if len(body) > MAX_BODY:
+        raise AppError(
+            "too_long",
+            f"That message is {len(body):,} characters; the most is {MAX_BODY:,}. "
+            "You could split it in two.",
+            422,
+            field="body",
+        )
+    return body
+
+
+def check_client_id(client_id: object) -> str:
+    if not isinstance(client_id, str) or not 1 <= len(client_id) <= MAX_CLIENT_ID:
+        raise invalid("client_id must be 1 to 64 characters.", field="client_id")
+    return client_id
+
+
+async def _existing(tx_session: Any, room_id: int, author_id: int, client_id: str) -> Message | None:
+    return await tx_session.scalar(
+        select(Message).where(
+            Message.room_id == room_id,
+            Message.author_id == author_id,
+            Message.client_id == client_id,
+        )
+    )
+
+
+async def post_message(
+    svc: Services, actor: User, room_id: object, client_id: object, body: object
+) -> Posted:
+    client_id = check_client_id(client_id)
+    body = check_body(body)
+    try:
+        async with transaction(svc) as tx:
+            return await _post(tx, actor, room_id, client_id, body)
+    except IntegrityError:
+        # A concurrent retry of the same client_id won the race: answer with its message.
+        async with svc.db.read() as session:
+            first = await _existing(session, room_id, actor.id, client_id)  # type: ignore[arg-type]
+        if first is None:
+            raise
+        return Posted(message_dict(first), duplicate=True)
+
+
+async def _post(tx: Tx, actor: User, room_id: object, client_id: str, body: str) -> Posted:
+    access = await access_room_as_member(tx.session, actor, room_id)
+    first = await _existing(tx.session, access.room_id, actor.id, client_id)
+    if first is not None:
+        return Posted(message_dict(first), duplicate=True)
+    if not access.rules_current:
+        raise AppError(
+            "rules_not_accepted",
+            "This group's ground rules have changed. Please read and accept them to post again.",
+            409,
+            rules_version=access.rules_version,
+        )
+    seq = await tx.session.scalar(
+        update(Room)
+        .where(Room.id == access.room_id)
+        .values(last_seq=Room.last_seq + 1)
+        .returning(Room.last_seq)
+    )
+    assert seq is not None
+    msg = Message(
+        room_id=access.room_id, seq=seq, author_id=actor.id, author_alias=access.alias,
+        client_id=client_id, body=body, created_at=tx.svc.clock.now(),
+    )
+    tx.session.add(msg)
+    await tx.session.flush()
+    data = message_dict(msg)
+    tx.on_commit(
+        MessagePosted(room_id=access.room_id, author_id=actor.id, client_id=client_id, message=data)
+    )
+    return Posted(data, duplicate=False)

@@ -1,0 +1,125 @@
+"""create_app(settings): the composition root. Builds the database, broker, hub and clock once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from sqlalchemy import text
+from starlette.middleware.gzip import GZipMiddleware
+
+from safespace.actions.trending import refresh_trending
+from safespace.clock import Clock
+from safespace.db.engine import Database
+from safespace.db.migrate import upgrade
+from safespace.errors import AppError
+from safespace.events.broker import make_broker
+from safespace.events.hub import Hub
+from safespace.services import Services
+from safespace.settings import Settings
+from safespace.web import ws
+from safespace.web.api import admin, auth, groups, rooms
+from safespace.web.pages import routes as pages
+from safespace.web.security import SecurityHeaders
+
+log = logging.getLogger(__name__)
+TRENDING_EVERY = 300.0
+
+
+def _json_error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get(
+        "accept", ""
+    )
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    db = Database(settings)
+    broker = make_broker(settings.redis_url)
+    hub = Hub()
+    svc = Services(settings=settings, db=db, broker=broker, clock=clock or Clock())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await upgrade(db.write_engine)
+        broker.subscribe(hub.handle)
+        await broker.start()
+        task = asyncio.create_task(_periodic(svc))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await broker.stop()
+            await db.dispose()
+
+    app = FastAPI(
+        title="SafeSpace",
+        version="1",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+    )
+    app.state.svc = svc
+    app.state.hub = hub
+
+    @app.exception_handler(AppError)
+    async def app_error(request: Request, exc: AppError) -> Any:
+        if _wants_html(request):
+            return pages.error_page(request, exc.status, exc.message)
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = []
+        for err in exc.errors():
+            loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+            fields.append({"field": ".".join(loc), "problem": str(err.get("msg", "invalid"))})
+        json_broken = any(e.get("type") == "json_invalid" for e in exc.errors())
+        if json_broken:
+            return _json_error(400, "bad_json", "The request body isn't valid JSON.")
+        return _json_error(422, "invalid", "Some fields are missing or not valid.", fields=fields)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Any:
+        if _wants_html(request):
+            return pages.error_page(request, exc.status_code, str(exc.detail))
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _json_error(exc.status_code, code, str(exc.detail))
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        async with db.read() as session:
+            await session.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    for router in (auth.router, groups.router, rooms.router, admin.router, ws.router, pages.router):
+        app.include_router(router)
+    pages.mount_static(app)
+
+    app.add_middleware(GZipMiddleware, minimum_size=500)
+    app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
+    return app
+
+
+async def _periodic(svc: Services) -> None:
+    while True:
+        try:
+            await refresh_trending(svc)
+        except Exception:
+            log.exception("refreshing trending groups failed")
+        await asyncio.sleep(TRENDING_EVERY)

@@ -1,0 +1,32 @@
+"""Messages of a room, each with its room's gap-free sequence number."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from safespace.db.base import Base, UTCDateTime
+
+
+class Message(Base):
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    # The alias the author had in this group when writing; kept so history reads the same.
+    author_alias: Mapped[str] = mapped_column(String(32))
+    client_id: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("room_id", "seq"),
+        UniqueConstraint("room_id", "author_id", "client_id"),
+        Index("ix_messages_room_created", "room_id", "created_at"),
+    )

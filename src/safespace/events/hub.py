@@ -1,0 +1,184 @@
+"""This process's live connections, and delivery of broker events to them.
+
+Every connection has one outbound queue drained by one writer task, so frames leave in the
+order they were queued, and a connection never has two sends in flight. The writer also
+keeps the last seq it delivered per room: a duplicate is dropped, and a gap (events from
+several processes can arrive out of order) is filled from the database, so each client sees
+every room's messages exactly once and in seq order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+log = logging.getLogger(__name__)
+
+QUEUE_LIMIT = 4096  # frames; a reader this far behind is cut off and resumes on reconnect
+
+Fetch = Callable[[int, int, int], Awaitable[list[dict[str, Any]]]]
+
+
+def encode(frame: dict[str, Any]) -> str:
+    return orjson.dumps(frame).decode()
+
+
+class Connection:
+    def __init__(
+        self,
+        send_text: Callable[[str], Awaitable[None]],
+        close: Callable[[int], Awaitable[None]],
+        user_id: int,
+        session_id: int,
+        fetch_gap: Fetch,
+    ) -> None:
+        self._send_text = send_text
+        self._close = close
+        self.user_id = user_id
+        self.session_id = session_id
+        self._fetch_gap = fetch_gap
+        # room -> last seq delivered; None until the first message is seen
+        self.rooms: dict[int, int | None] = {}
+        self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(QUEUE_LIMIT)
+        self.closed = False
+
+    def push_frame(self, frame: dict[str, Any] | str) -> None:
+        self._put(("raw", frame if isinstance(frame, str) else encode(frame)))
+
+    def push_message(self, room_id: int, seq: int, text: str) -> None:
+        self._put(("message", (room_id, seq, text)))
+
+    def _put(self, item: tuple[str, Any]) -> None:
+        if self.closed:
+            return
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            # A slow reader must not hold memory for everyone: it reconnects and resumes.
+            self.closed = True
+            self._queue = asyncio.Queue(1)
+            self._queue.put_nowait(("close", 1013))
+
+    def close_soon(self, code: int) -> None:
+        self.closed = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(("close", code))
+
+    async def run_writer(self) -> None:
+        while True:
+            kind, payload = await self._queue.get()
+            if kind == "raw":
+                await self._send_text(payload)
+            elif kind == "message":
+                await self._deliver(*payload)
+            elif kind == "close":
+                with contextlib.suppress(Exception):
+                    await self._close(payload)
+                return
+
+    async def _deliver(self, room_id: int, seq: int, text: str) -> None:
+        if room_id not in self.rooms:
+            return  # left the room since the event was queued
+        last = self.rooms[room_id]
+        if last is not None and seq <= last:
+            return  # already delivered (replay or duplicate)
+        if last is not None and seq > last + 1:
+            for missing in await self._fetch_gap(room_id, last, seq - 1):
+                await self._send_text(encode({"type": "message", "message": missing}))
+        await self._send_text(text)
+        self.rooms[room_id] = seq
+
+    async def replay(self, room_id: int, after: int, fetch_after: Fetch) -> None:
+        """Send everything after `after` from the database, then continue live."""
+        self.rooms[room_id] = after
+        while True:
+            batch = await fetch_after(room_id, after, 200)
+            for m in batch:
+                await self._send_text(encode({"type": "message", "message": m}))
+                after = m["seq"]
+            self.rooms[room_id] = after
+            if len(batch) < 200:
+                return
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.by_room: dict[int, set[Connection]] = defaultdict(set)
+        self.by_user: dict[int, set[Connection]] = defaultdict(set)
+        self.by_session: dict[int, set[Connection]] = defaultdict(set)
+
+    def add(self, conn: Connection, room_ids: list[int]) -> None:
+        self.by_user[conn.user_id].add(conn)
+        self.by_session[conn.session_id].add(conn)
+        for rid in room_ids:
+            conn.rooms.setdefault(rid, None)
+            self.by_room[rid].add(conn)
+
+    def remove(self, conn: Connection) -> None:
+        for rid in list(conn.rooms):
+            self._discard(self.by_room, rid, conn)
+        self._discard(self.by_user, conn.user_id, conn)
+        self._discard(self.by_session, conn.session_id, conn)
+
+    @staticmethod
+    def _discard(index: dict[int, set[Connection]], key: int, conn: Connection) -> None:
+        conns = index.get(key)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del index[key]
+
+    def connection_count(self) -> int:
+        return sum(len(c) for c in self.by_user.values())
+
+    def handle(self, event: dict[str, Any]) -> None:
+        kind = event.get("kind")
+        if kind == "message_posted":
+            self._message_posted(event)
+        elif kind == "membership_changed":
+            self._membership_changed(event)
+        elif kind == "rules_changed":
+            frame = encode({
+                "type": "rules_changed",
+                "room_id": event["room_id"],
+                "group_slug": event["group_slug"],
+                "rules_version": event["version"],
+            })
+            for conn in list(self.by_room.get(event["room_id"], ())):
+                conn.push_frame(frame)
+        elif kind == "sessions_ended":
+            for sid in event["session_ids"]:
+                for conn in list(self.by_session.get(sid, ())):
+                    conn.close_soon(4001)
+
+    def _message_posted(self, event: dict[str, Any]) -> None:
+        conns = self.by_room.get(event["room_id"])
+        if not conns:
+            return
+        message = event["message"]
+        seq = message["seq"]
+        # Encoded once per shape, not once per recipient.
+        shared = encode({"type": "message", "message": message})
+        own = encode({"type": "message", "message": message, "client_id": event["client_id"]})
+        for conn in list(conns):
+            text = own if conn.user_id == event["author_id"] else shared
+            conn.push_message(event["room_id"], seq, text)
+
+    def _membership_changed(self, event: dict[str, Any]) -> None:
+        for conn in list(self.by_user.get(event["user_id"], ())):
+            for rid in event.get("added", []):
+                if rid not in conn.rooms:
+                    conn.rooms[rid] = None
+                    self.by_room[rid].add(conn)
+                    conn.push_frame({"type": "room_added", "room_id": rid})
+            for rid in event.get("removed", []):
+                if rid in conn.rooms:
+                    del conn.rooms[rid]
+                    self._discard(self.by_room, rid, conn)
+                    conn.push_frame({"type": "room_removed", "room_id": rid})

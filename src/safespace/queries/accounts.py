@@ -1,0 +1,49 @@
+"""Who is asking: resolving a bearer token or cookie to a live session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from safespace.db.models import AuthSession, User
+from safespace.passwords import hash_token
+from safespace.settings import Settings
+
+
+@dataclass(frozen=True)
+class Principal:
+    user: User
+    session: AuthSession
+    expired: bool = False
+
+
+async def principal_for_token(
+    session: AsyncSession, token: str, now: datetime, settings: Settings
+) -> Principal | None:
+    if not token or len(token) > 256:
+        return None
+    row = (
+        await session.execute(
+            select(AuthSession, User)
+            .join(User, User.id == AuthSession.user_id)
+            .where(AuthSession.token_hash == hash_token(token))
+        )
+    ).first()
+    if row is None:
+        return None
+    auth, user = row
+    idle = now - auth.last_seen_at > timedelta(minutes=settings.session_idle_minutes)
+    too_old = now - auth.created_at > timedelta(days=settings.session_absolute_days)
+    return Principal(user=user, session=auth, expired=idle or too_old)
+
+
+async def sessions_of(session: AsyncSession, user_id: int) -> list[AuthSession]:
+    q = (
+        select(AuthSession)
+        .where(AuthSession.user_id == user_id)
+        .order_by(AuthSession.last_seen_at.desc())
+    )
+    return list((await session.scalars(q)).all())

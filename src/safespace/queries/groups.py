@@ -1,0 +1,128 @@
+"""The group directory and group pages: public facts only (never who is in a group)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from safespace.db.models import Group, GroupRules, GroupTag, Membership, Room, User
+from safespace.errors import not_found
+
+SORTS = ("trending", "new", "name")
+
+
+async def _tags_for(session: AsyncSession, group_ids: list[int]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {gid: [] for gid in group_ids}
+    if group_ids:
+        rows = await session.execute(
+            select(GroupTag.group_id, GroupTag.tag)
+            .where(GroupTag.group_id.in_(group_ids))
+            .order_by(GroupTag.tag)
+        )
+        for gid, tag in rows:
+            out[gid].append(tag)
+    return out
+
+
+async def directory(
+    session: AsyncSession, sort: str = "trending", tag: str | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
+    members = (
+        select(Membership.group_id, func.count().label("n"))
+        .group_by(Membership.group_id)
+        .subquery()
+    )
+    q = select(Group, func.coalesce(members.c.n, 0)).outerjoin(
+        members, members.c.group_id == Group.id
+    )
+    if tag:
+        q = q.where(
+            Group.id.in_(select(GroupTag.group_id).where(GroupTag.tag == tag.strip().lower()))
+        )
+    if sort == "new":
+        q = q.order_by(Group.created_at.desc(), Group.id.desc())
+    elif sort == "name":
+        q = q.order_by(func.lower(Group.name), Group.id)
+    else:
+        q = q.order_by(Group.trending_score.desc(), Group.created_at.desc(), Group.id.desc())
+    rows = (await session.execute(q.limit(limit))).all()
+    tags = await _tags_for(session, [g.id for g, _ in rows])
+    return [
+        {
+            "slug": g.slug,
+            "name": g.name,
+            "description": g.description,
+            "tags": tags[g.id],
+            "member_count": int(n),
+        }
+        for g, n in rows
+    ]
+
+
+async def all_tags(session: AsyncSession) -> list[tuple[str, int]]:
+    rows = await session.execute(
+        select(GroupTag.tag, func.count()).group_by(GroupTag.tag).order_by(GroupTag.tag)
+    )
+    return [(t, int(n)) for t, n in rows]
+
+
+async def group_detail(session: AsyncSession, slug: str) -> dict[str, Any]:
+    group = await session.scalar(select(Group).where(Group.slug == slug))
+    if group is None:
+        raise not_found("That group")
+    rules = await session.scalar(
+        select(GroupRules.rules).where(
+            GroupRules.group_id == group.id, GroupRules.version == group.rules_version
+        )
+    )
+    room_id = await session.scalar(
+        select(Room.id).where(Room.group_id == group.id, Room.kind == "main")
+    )
+    count = await session.scalar(
+        select(func.count()).select_from(Membership).where(Membership.group_id == group.id)
+    )
+    tags = await _tags_for(session, [group.id])
+    return {
+        "id": group.id,
+        "slug": group.slug,
+        "name": group.name,
+        "description": group.description,
+        "tags": tags[group.id],
+        "room_id": room_id,
+        "rules": list(rules or []),
+        "rules_version": group.rules_version,
+        "member_count": int(count or 0),
+    }
+
+
+def public_group(detail: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in detail.items() if k != "id"}
+
+
+async def membership(session: AsyncSession, user: User, group_id: int) -> Membership | None:
+    return await session.scalar(
+        select(Membership).where(Membership.group_id == group_id, Membership.user_id == user.id)
+    )
+
+
+async def my_groups(session: AsyncSession, user: User) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(Group, Membership, Room.id)
+        .join(Membership, Membership.group_id == Group.id)
+        .join(Room, (Room.group_id == Group.id) & (Room.kind == "main"))
+        .where(Membership.user_id == user.id)
+        .order_by(func.lower(Group.name))
+    )
+    return [
+        {
+            "slug": g.slug,
+            "name": g.name,
+            "room_id": room_id,
+            "alias": m.alias,
+            "role": m.role,
+            "rules_current": m.accepted_rules_version >= g.rules_version,
+        }
+        for g, m, room_id in rows
+    ]

@@ -1,0 +1,64 @@
+"""Reading a room's messages, for members only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from safespace.db.models import Message
+from safespace.queries.rooms import RoomAccess
+
+MAX_PAGE = 200
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def message_dict(m: Message) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "room_id": m.room_id,
+        "seq": m.seq,
+        "author": {"alias": m.author_alias},
+        "body": m.body,
+        "created_at": iso(m.created_at),
+    }
+
+
+async def history(
+    session: AsyncSession,
+    access: RoomAccess,
+    *,
+    after: int | None = None,
+    before: int | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Messages ascending by seq: after a seq (catching up), before one (scrolling back),
+    or the latest page."""
+    limit = max(1, min(limit, MAX_PAGE))
+    q = select(Message).where(Message.room_id == access.room_id)
+    if after is not None:
+        q = q.where(Message.seq > after).order_by(Message.seq.asc()).limit(limit)
+        rows = list((await session.scalars(q)).all())
+    else:
+        if before is not None:
+            q = q.where(Message.seq < before)
+        q = q.order_by(Message.seq.desc()).limit(limit)
+        rows = list((await session.scalars(q)).all())
+        rows.reverse()
+    return [message_dict(m) for m in rows]
+
+
+async def between(session: AsyncSession, room_id: int, after: int, upto: int) -> list[Message]:
+    """Messages after one seq up to another: a live connection filling a gap. The caller
+    has already checked the recipient's access to the room."""
+    q = (
+        select(Message)
+        .where(Message.room_id == room_id, Message.seq > after, Message.seq <= upto)
+        .order_by(Message.seq.asc())
+    )
+    return list((await session.scalars(q)).all())

@@ -1,0 +1,68 @@
+"""The one way to reach a room: access_room_as_member checks membership first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from safespace.db.models import Group, Membership, Room, User
+from safespace.errors import AppError
+
+
+@dataclass(frozen=True)
+class RoomAccess:
+    room_id: int
+    group_id: int
+    group_slug: str
+    group_name: str
+    rules_version: int
+    membership_id: int
+    member_role: str
+    alias: str
+    accepted_rules_version: int
+
+    @property
+    def rules_current(self) -> bool:
+        return self.accepted_rules_version >= self.rules_version
+
+    @property
+    def is_facilitator(self) -> bool:
+        return self.member_role == "facilitator"
+
+
+def no_room() -> AppError:
+    # The same answer whether the room does not exist or the person is not in it, so
+    # nobody can probe which private rooms exist.
+    return AppError("not_found", "That room could not be found, or you're not a member.", 404)
+
+
+async def access_room_as_member(session: AsyncSession, user: User, room_id: object) -> RoomAccess:
+    if not isinstance(room_id, int) or isinstance(room_id, bool):
+        raise no_room()
+    row = (
+        await session.execute(
+            select(Room, Group, Membership)
+            .join(Group, Group.id == Room.group_id)
+            .join(Membership, (Membership.group_id == Group.id) & (Membership.user_id == user.id))
+            .where(Room.id == room_id)
+        )
+    ).first()
+    if row is None:
+        raise no_room()
+    room, group, m = row
+    return RoomAccess(
+        room_id=room.id, group_id=group.id, group_slug=group.slug, group_name=group.name,
+        rules_version=group.rules_version, membership_id=m.id, member_role=m.role,
+        alias=m.alias, accepted_rules_version=m.accepted_rules_version,
+    )
+
+
+async def member_room_ids(session: AsyncSession, user_id: int) -> list[int]:
+    q = (
+        select(Room.id)
+        .join(Membership, Membership.group_id == Room.group_id)
+        .where(Membership.user_id == user_id)
+    )
+    return list((await session.scalars(q)).all())

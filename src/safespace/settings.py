@@ -1,0 +1,57 @@
+"""Typed settings read from SAFESPACE_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    database_url: str = ""  # empty: a SQLite file in data_dir
+    redis_url: str = ""  # empty: in-process broker
+    # Public origin as the browser sees it ("https://support.example.org"). Used to check the
+    # Origin of cookie-authenticated requests and websockets; empty accepts same-host origins.
+    public_origin: str = ""
+    secure_cookies: bool = False  # set when served over TLS
+    session_idle_minutes: int = 60 * 24 * 7
+    session_absolute_days: int = 30
+    trusted_hosts: tuple[str, ...] = field(default_factory=tuple)
+    dev: bool = True
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgresql://") or url.startswith("postgres://"):
+                url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+            return url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'safespace.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
+        e = dict(os.environ if env is None else env)
+        values: dict[str, object] = {
+            "data_dir": Path(e.get("SAFESPACE_DATA_DIR", "data")),
+            "database_url": e.get("SAFESPACE_DATABASE_URL", ""),
+            "redis_url": e.get("SAFESPACE_REDIS_URL", ""),
+            "public_origin": e.get("SAFESPACE_PUBLIC_ORIGIN", "").rstrip("/"),
+            "secure_cookies": _bool(e.get("SAFESPACE_SECURE_COOKIES"), False),
+            "session_idle_minutes": int(e.get("SAFESPACE_SESSION_IDLE_MINUTES", 60 * 24 * 7)),
+            "session_absolute_days": int(e.get("SAFESPACE_SESSION_ABSOLUTE_DAYS", 30)),
+            "dev": _bool(e.get("SAFESPACE_DEV"), True),
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,39 @@
+"""Room history and posting over JSON."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from safespace.actions.messages import post_message
+from safespace.queries.messages import history
+from safespace.queries.rooms import access_room_as_member
+from safespace.web.api.schemas import NewMessage
+from safespace.web.deps import CurrentUser, Svc
+
+router = APIRouter(prefix="/api/v1/rooms", tags=["rooms"])
+
+Seq = Annotated[int | None, Query(ge=0, le=2**53)]
+
+
+@router.get("/{room_id}/messages")
+async def list_messages(
+    room_id: int,
+    user: CurrentUser,
+    svc: Svc,
+    after: Seq = None,
+    before: Seq = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    async with svc.db.read() as session:
+        access = await access_room_as_member(session, user, room_id)
+        return {"messages": await history(session, access, after=after, before=before, limit=limit)}
+
+
+@router.post("/{room_id}/messages", status_code=201)
+async def send(room_id: int, body: NewMessage, user: CurrentUser, svc: Svc) -> dict[str, Any]:
+    # A retry with the same client_id gets the same answer as the first attempt, like an
+    # idempotency key, and nothing is delivered twice.
+    posted = await post_message(svc, user, room_id, body.client_id, body.body)
+    return {"message": posted.message}

@@ -1,0 +1,57 @@
+"""Request bodies of the JSON API. Types only: the actions check meaning and say what's wrong."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Credentials(Body):
+    username: str
+    password: str
+
+
+class Recover(Body):
+    username: str
+    recovery_code: str
+    new_password: str
+
+
+class PasswordChange(Body):
+    current_password: str
+    new_password: str
+
+
+class NewGroup(Body):
+    name: str
+    description: str
+    tags: list[str] | None = None
+
+
+class Join(Body):
+    accept_rules_version: int | None = None
+    alias: str | None = None
+
+
+class AcceptRules(Body):
+    version: int
+
+
+class Rules(Body):
+    rules: list[str]
+
+
+class Alias(Body):
+    alias: str
+
+
+class NewMessage(Body):
+    client_id: str
+    body: str
+
+
+class Role(Body):
+    role: str

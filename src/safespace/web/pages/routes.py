@@ -1,0 +1,495 @@
+"""Server-rendered pages. Thin: they call queries and actions, and work without JavaScript."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from safespace import content
+from safespace.actions import accounts, groups as group_actions
+from safespace.actions.messages import post_message
+from safespace.errors import AppError
+from safespace.queries import groups as group_queries
+from safespace.queries.accounts import Principal, sessions_of
+from safespace.queries.messages import history
+from safespace.queries.rooms import access_room_as_member
+from safespace.web.deps import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    check_csrf,
+    cookie_name,
+    csrf_token_for,
+    resolve_principal,
+    services,
+)
+
+HERE = Path(__file__).resolve().parent.parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+router = APIRouter(include_in_schema=False)
+
+
+def mount_static(app: FastAPI) -> None:
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+
+def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+    principal: Principal | None = getattr(request.state, "principal", None)
+    ctx.setdefault("title", "SafeSpace")
+    response = templates.TemplateResponse(
+        request,
+        name,
+        {"me": principal.user if principal else None, "csrf": csrf_token_for(request), **ctx},
+        status_code=status,
+    )
+    new_csrf = getattr(request.state, "new_csrf", None)
+    if new_csrf:
+        _set_cookie(request, response, CSRF_COOKIE, new_csrf)
+    return response
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    titles = {404: "We couldn't find that page", 403: "That isn't open to you",
+              401: "Please sign in"}
+    return render(request, "error.html", status=status,
+                  title=titles.get(status, "Something went wrong"), message=message)
+
+
+def _set_cookie(request: Request, response: Response, base: str, value: str) -> None:
+    svc = services(request)
+    response.set_cookie(
+        cookie_name(svc, base), value, httponly=True, samesite="lax",
+        secure=svc.settings.secure_cookies, path="/",
+        max_age=svc.settings.session_absolute_days * 86400 if base == SESSION_COOKIE else None,
+    )
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _safe_next(target: str | None) -> str:
+    # Only our own paths: never bounce someone to another site after signing in.
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/groups"
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    data = {k: v for k, v in form.items() if isinstance(v, str)}
+    check_csrf(request, data.get("csrf_token"))
+    return data
+
+
+async def _me(request: Request) -> Principal | None:
+    return await resolve_principal(request)
+
+
+def _login_redirect(request: Request) -> RedirectResponse:
+    return _redirect("/login?next=" + quote(request.url.path))
+
+
+# ---------------------------------------------------------------- public pages
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request) -> Response:
+    await _me(request)
+    svc = services(request)
+    async with svc.db.read() as session:
+        trending = (await group_queries.directory(session, "trending", None, limit=6))
+    return render(request, "home.html", trending=trending, vision=content.load("vision"),
+                  title="SafeSpace: peer support, privately")
+
+
+@router.get("/faq", response_class=HTMLResponse)
+async def faq(request: Request) -> Response:
+    await _me(request)
+    return render(request, "faq.html", faq=content.load("faq"),
+                  title="Questions people ask · SafeSpace")
+
+
+@router.get("/guidelines", response_class=HTMLResponse)
+async def guidelines(request: Request) -> Response:
+    await _me(request)
+    return render(request, "guidelines.html", g=content.load("guidelines"),
+                  vision=content.load("vision"), title="Ground rules · SafeSpace")
+
+
+@router.get("/groups", response_class=HTMLResponse)
+async def directory(request: Request, sort: str = "trending", tag: str = "") -> Response:
+    me = await _me(request)
+    svc = services(request)
+    sort = sort if sort in group_queries.SORTS else "trending"
+    async with svc.db.read() as session:
+        found = await group_queries.directory(session, sort, tag or None)
+        tags = await group_queries.all_tags(session)
+        mine = await group_queries.my_groups(session, me.user) if me else []
+    return render(request, "groups.html", groups=found, tags=tags, sort=sort, tag=tag,
+                  mine=mine, title="Groups · SafeSpace")
+
+
+@router.get("/g/{slug}", response_class=HTMLResponse)
+async def group_page(request: Request, slug: str) -> Response:
+    me = await _me(request)
+    svc = services(request)
+    async with svc.db.read() as session:
+        group = await group_queries.group_detail(session, slug)
+        membership = await group_queries.membership(session, me.user, group["id"]) if me else None
+    return render(request, "group.html", group=group, membership=membership,
+                  error=request.query_params.get("error"), title=f"{group['name']} · SafeSpace")
+
+
+# ---------------------------------------------------------------- accounts
+
+
+@router.get("/signup", response_class=HTMLResponse)
+async def signup_form(request: Request, next: str = "") -> Response:
+    await _me(request)
+    return render(request, "signup.html", next=_safe_next(next), title="Join SafeSpace")
+
+
+@router.post("/signup", response_class=HTMLResponse)
+async def signup(request: Request) -> Response:
+    await _me(request)
+    form = await _form(request)
+    svc = services(request)
+    try:
+        done = await accounts.sign_up(
+            svc, form.get("username", ""), form.get("password", ""), kind="browser"
+        )
+    except AppError as err:
+        return render(request, "signup.html", status=err.status, error=err.message,
+                      username=form.get("username", ""), field=err.extra.get("field"),
+                      next=_safe_next(form.get("next")), title="Join SafeSpace")
+    request.state.principal = Principal(user=done.user, session=done.session)
+    response = render(request, "signup_done.html", codes=done.recovery_codes,
+                      next=_safe_next(form.get("next")), title="Save your recovery codes")
+    _set_cookie(request, response, SESSION_COOKIE, done.token)
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request, next: str = "") -> Response:
+    await _me(request)
+    return render(request, "login.html", next=_safe_next(next), title="Sign in · SafeSpace")
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request) -> Response:
+    await _me(request)
+    form = await _form(request)
+    svc = services(request)
+    try:
+        done = await accounts.log_in(
+            svc, form.get("username", ""), form.get("password", ""), kind="browser"
+        )
+    except AppError as err:
+        return render(request, "login.html", status=err.status, error=err.message,
+                      username=form.get("username", ""), next=_safe_next(form.get("next")),
+                      title="Sign in · SafeSpace")
+    response = _redirect(_safe_next(form.get("next")))
+    _set_cookie(request, response, SESSION_COOKIE, done.token)
+    return response
+
+
+@router.get("/recover", response_class=HTMLResponse)
+async def recover_form(request: Request) -> Response:
+    await _me(request)
+    return render(request, "recover.html", title="Use a recovery code · SafeSpace")
+
+
+@router.post("/recover", response_class=HTMLResponse)
+async def recover(request: Request) -> Response:
+    await _me(request)
+    form = await _form(request)
+    svc = services(request)
+    try:
+        done = await accounts.recover(
+            svc, form.get("username", ""), form.get("code", ""), form.get("password", ""),
+            kind="browser",
+        )
+    except AppError as err:
+        return render(request, "recover.html", status=err.status, error=err.message,
+                      username=form.get("username", ""), title="Use a recovery code · SafeSpace")
+    response = _redirect("/settings?notice=password-reset")
+    _set_cookie(request, response, SESSION_COOKIE, done.token)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    me = await _me(request)
+    await _form(request)
+    if me is not None:
+        await accounts.end_session(services(request), me.user.id, me.session.id)
+    response = _redirect("/")
+    response.delete_cookie(cookie_name(services(request), SESSION_COOKIE), path="/")
+    return response
+
+
+NOTICES = {
+    "password-reset": "Your new password is set, and every other session was signed out.",
+    "password-changed": "Your password is changed. Your other sessions were signed out.",
+    "session-ended": "That session is signed out.",
+}
+
+
+@router.get("/settings", response_class=HTMLResponse)
+async def settings_page(request: Request) -> Response:
+    me = await _me(request)
+    if me is None:
+        return _login_redirect(request)
+    svc = services(request)
+    async with svc.db.read() as session:
+        sessions = await sessions_of(session, me.user.id)
+        mine = await group_queries.my_groups(session, me.user)
+    return render(request, "settings.html", sessions=sessions, current=me.session.id, mine=mine,
+                  notice=NOTICES.get(request.query_params.get("notice", "")),
+                  title="Your settings · SafeSpace")
+
+
+@router.post("/settings/sessions/{session_id}/end")
+async def end_session(request: Request, session_id: int) -> Response:
+    me = await _me(request)
+    if me is None:
+        return _login_redirect(request)
+    await _form(request)
+    await accounts.end_session(services(request), me.user.id, session_id)
+    if session_id == me.session.id:
+        return _redirect("/")
+    return _redirect("/settings?notice=session-ended")
+
+
+@router.post("/settings/password", response_class=HTMLResponse)
+async def change_password(request: Request) -> Response:
+    me = await _me(request)
+    if me is None:
+        return _login_redirect(request)
+    form = await _form(request)
+    svc = services(request)
+    try:
+        await accounts.change_password(svc, me.user.id, form.get("current", ""),
+                                       form.get("password", ""), session_id=me.session.id)
+    except AppError as err:
+        async with svc.db.read() as session:
+            sessions = await sessions_of(session, me.user.id)
+            mine = await group_queries.my_groups(session, me.user)
+        return render(request, "settings.html", status=err.status, sessions=sessions,
+                      current=me.session.id, mine=mine, password_error=err.message,
+                      title="Your settings · SafeSpace")
+    return _redirect("/settings?notice=password-changed")
+
+
+@router.post("/settings/recovery-codes", response_class=HTMLResponse)
+async def regenerate_codes(request: Request) -> Response:
+    me = await _me(request)
+    if me is None:
+        return _login_redirect(request)
+    await _form(request)
+    codes = await accounts.new_recovery_codes(services(request), me.user.id)
+    return render(request, "signup_done.html", codes=codes, next="/settings", fresh=True,
+                  title="Your new recovery codes")
+
+
+# ---------------------------------------------------------------- groups
+
+
+@router.get("/groups/new", response_class=HTMLResponse)
+async def new_group_form(request: Request) -> Response:
+    me = await _me(request)
+    if me is None:
+        return _login_redirect(request)
+    if me.user.role not in ("facilitator", "admin"):
+        raise AppError("forbidden", "Only facilitators can start a group. An administrator "
+                       "can give you that role.", 403)
+    return render(request, "group_new.html", title="Start a group · SafeSpace")
+
+
+@router.post("/groups/new", response_class=HTMLResponse)
+async def new_group(request: Request) -> Response:
+    me = await _me(request)
+    if me is None:
+        return _login_redirect(request)
+    form = await _form(request)
+    tags = [t.strip() for t in form.get("tags", "").split(",") if t.strip()]
+    try:
+        made = await group_actions.create_group(
+            services(request), me.user, form.get("name", ""), form.get("description", ""), tags
+        )
+    except AppError as err:
+        return render(request, "group_new.html", status=err.status, error=err.message,
+                      form=form, title="Start a group · SafeSpace")
+    return _redirect(f"/g/{made.group.slug}")
+
+
+@router.post("/g/{slug}/join")
+async def join(request: Request, slug: str) -> Response:
+    me = await _me(request)
+    if me is None:
+        return _login_redirect(request)
+    form = await _form(request)
+    if form.get("accept") != "yes":
+        return _redirect(f"/g/{slug}?error=accept#join")
+    try:
+        version = int(form.get("rules_version", "0"))
+        await group_actions.join_group(services(request), me.user, slug, version,
+                                       form.get("alias") or None)
+    except ValueError:
+        return _redirect(f"/g/{slug}?error=rules#join")
+    except AppError as err:
+        return _redirect(f"/g/{slug}?error={quote(err.code)}#join")
+    return _redirect(f"/g/{slug}/room")
+
+
+@router.post("/g/{slug}/accept")
+async def accept(request: Request, slug: str) -> Response:
+    me = await _me(request)
+    if me is None:
+        return _login_redirect(request)
+    form = await _form(request)
+    if form.get("accept") != "yes":
+        return _redirect(f"/g/{slug}?error=accept#join")
+    try:
+        await group_actions.accept_rules(services(request), me.user, slug,
+                                         int(form.get("rules_version", "0")))
+    except (ValueError, AppError):
+        return _redirect(f"/g/{slug}?error=rules_not_accepted#join")
+    return _redirect(f"/g/{slug}/room")
+
+
+@router.post("/g/{slug}/alias")
+async def alias(request: Request, slug: str) -> Response:
+    me = await _me(request)
+    if me is None:
+        return _login_redirect(request)
+    form = await _form(request)
+    try:
+        await group_actions.set_alias(services(request), me.user, slug, form.get("alias", ""))
+    except AppError as err:
+        return _redirect(f"/g/{slug}?error={quote(err.code)}#alias")
+    return _redirect(f"/g/{slug}#alias")
+
+
+@router.post("/g/{slug}/leave")
+async def leave(request: Request, slug: str) -> Response:
+    me = await _me(request)
+    if me is None:
+        return _login_redirect(request)
+    await _form(request)
+    await group_actions.leave_group(services(request), me.user, slug)
+    return _redirect(f"/g/{slug}")
+
+
+@router.get("/g/{slug}/rules/edit", response_class=HTMLResponse)
+async def rules_form(request: Request, slug: str) -> Response:
+    me = await _me(request)
+    if me is None:
+        return _login_redirect(request)
+    svc = services(request)
+    async with svc.db.read() as session:
+        group = await group_queries.group_detail(session, slug)
+        m = await group_queries.membership(session, me.user, group["id"])
+    if me.user.role != "admin" and (m is None or m.role != "facilitator"):
+        raise AppError("forbidden", "Only this group's facilitators can edit its rules.", 403)
+    return render(request, "rules_edit.html", group=group,
+                  title=f"Edit ground rules · {group['name']}")
+
+
+@router.post("/g/{slug}/rules", response_class=HTMLResponse)
+async def save_rules(request: Request, slug: str) -> Response:
+    me = await _me(request)
+    if me is None:
+        return _login_redirect(request)
+    form = await _form(request)
+    rules = [line.strip() for line in form.get("rules", "").splitlines() if line.strip()]
+    svc = services(request)
+    try:
+        await group_actions.update_rules(svc, me.user, slug, rules)
+    except AppError as err:
+        if err.status == 403:
+            raise
+        async with svc.db.read() as session:
+            group = await group_queries.group_detail(session, slug)
+        return render(request, "rules_edit.html", status=err.status, group=group,
+                      error=err.message, draft=form.get("rules", ""),
+                      title=f"Edit ground rules · {group['name']}")
+    return _redirect(f"/g/{slug}")
+
+
+# ---------------------------------------------------------------- the room
+
+
+@router.get("/g/{slug}/room", response_class=HTMLResponse)
+async def room(request: Request, slug: str) -> Response:
+    me = await _me(request)
+    if me is None:
+        return _login_redirect(request)
+    svc = services(request)
+    async with svc.db.read() as session:
+        group = await group_queries.group_detail(session, slug)
+        m = await group_queries.membership(session, me.user, group["id"])
+        if m is None:
+            return _redirect(f"/g/{slug}#join")
+        access = await access_room_as_member(session, me.user, group["room_id"])
+        messages = await history(session, access, limit=50)
+    return render(request, "room.html", group=group, access=access, messages=messages,
+                  notice=request.query_params.get("notice"),
+                  title=f"{group['name']} · SafeSpace")
+
+
+@router.post("/g/{slug}/room/send")
+async def room_send(request: Request, slug: str) -> Response:
+    """The composer without JavaScript: post, then back to the room."""
+    me = await _me(request)
+    if me is None:
+        return _login_redirect(request)
+    form = await _form(request)
+    svc = services(request)
+    async with svc.db.read() as session:
+        group = await group_queries.group_detail(session, slug)
+    try:
+        await post_message(svc, me.user, group["room_id"], form.get("client_id", ""),
+                           form.get("body", ""))
+    except AppError as err:
+        if err.code == "rules_not_accepted":
+            return _redirect(f"/g/{slug}#join")
+        return _redirect(f"/g/{slug}/room?notice={quote(err.code)}#composer")
+    return _redirect(f"/g/{slug}/room#composer")
+
+
+# ---------------------------------------------------------------- administration
+
+
+@router.get("/admin", response_class=HTMLResponse)
+async def admin_page(request: Request) -> Response:
+    me = await _me(request)
+    if me is None:
+        return _login_redirect(request)
+    if me.user.role != "admin":
+        raise AppError("forbidden", "Only administrators can open this page.", 403)
+    return render(request, "admin.html", notice=request.query_params.get("notice"),
+                  title="Administration · SafeSpace")
+
+
+@router.post("/admin/role", response_class=HTMLResponse)
+async def admin_role(request: Request) -> Response:
+    me = await _me(request)
+    if me is None:
+        return _login_redirect(request)
+    form = await _form(request)
+    try:
+        user = await accounts.set_role(services(request), me.user, form.get("username", ""),
+                                       form.get("role", ""))
+    except AppError as err:
+        if err.status == 403:
+            raise
+        return render(request, "admin.html", status=err.status, error=err.message,
+                      title="Administration · SafeSpace")
+    return _redirect(f"/admin?notice={quote(user.username + ' is now ' + user.role)}")

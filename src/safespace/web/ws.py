@@ -1,0 +1,187 @@
+"""The live socket: hello (authenticate and resume), then send/ping frames and live events.
+
+A bad frame gets an error frame and the connection stays open. Writes go through the same
+action as the HTTP API, so the rules are the same whichever way a message arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from safespace.actions.messages import post_message
+from safespace.errors import AppError
+from safespace.events.hub import Connection, encode
+from safespace.queries.accounts import Principal
+from safespace.queries.messages import between, history, message_dict
+from safespace.queries.rooms import access_room_as_member, member_room_ids
+from safespace.services import Services
+from safespace.web.deps import resolve_principal, same_origin
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+MAX_FRAME = 16 * 1024
+HELLO_TIMEOUT = 15.0
+
+
+def error_frame(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message, **extra}
+
+
+async def _authenticate(ws: WebSocket, hello: dict[str, Any]) -> Principal | None:
+    token = hello.get("token")
+    if token is not None and not isinstance(token, str):
+        return None
+    if token is None and not same_origin(ws):
+        return None  # a cookie is only honoured from our own pages
+    return await resolve_principal(ws, token if token else None)
+
+
+@router.websocket("/api/v1/ws")
+async def socket(ws: WebSocket) -> None:
+    svc: Services = ws.app.state.svc
+    await ws.accept()
+    try:
+        hello = await asyncio.wait_for(_first_frame(ws), HELLO_TIMEOUT)
+    except (TimeoutError, WebSocketDisconnect):
+        with contextlib.suppress(Exception):
+            await ws.close(1008)
+        return
+    if hello is None:
+        return
+    principal = await _authenticate(ws, hello)
+    if principal is None:
+        await ws.send_text(encode(error_frame("unauthenticated", "Please sign in again.")))
+        await ws.close(4401)
+        return
+    await _serve(ws, svc, principal, hello)
+
+
+async def _first_frame(ws: WebSocket) -> dict[str, Any] | None:
+    """Wait for a hello; answer anything else with an error frame and keep waiting."""
+    while True:
+        frame = await _receive(ws)
+        if frame is None:
+            continue
+        if frame.get("type") == "hello":
+            return frame
+        await ws.send_text(encode(error_frame("hello_first", "Say hello first.")))
+
+
+async def _receive(ws: WebSocket) -> dict[str, Any] | None:
+    """One client frame as a dict, or None after answering a malformed one."""
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    text = message.get("text")
+    if text is None and message.get("bytes") is not None:
+        text = message["bytes"].decode("utf-8", "replace")
+    if text is None or len(text) > MAX_FRAME:
+        await ws.send_text(
+            encode(error_frame("too_large", f"Frames are at most {MAX_FRAME} bytes."))
+        )
+        return None
+    try:
+        frame = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        await ws.send_text(encode(error_frame("bad_json", "That frame wasn't valid JSON.")))
+        return None
+    if not isinstance(frame, dict):
+        await ws.send_text(encode(error_frame("bad_frame", "A frame is a JSON object.")))
+        return None
+    return frame
+
+
+async def _serve(ws: WebSocket, svc: Services, principal: Principal, hello: dict[str, Any]) -> None:
+    user = principal.user
+    hub = ws.app.state.hub
+
+    async def fetch_gap(room_id: int, after: int, upto: int) -> list[dict[str, Any]]:
+        async with svc.db.read() as session:
+            return [message_dict(m) for m in await between(session, room_id, after, upto)]
+
+    async def fetch_after(room_id: int, after: int, limit: int) -> list[dict[str, Any]]:
+        async with svc.db.read() as session:
+            access = await access_room_as_member(session, user, room_id)
+            return await history(session, access, after=after, limit=limit)
+
+    conn = Connection(ws.send_text, ws.close, user.id, principal.session.id, fetch_gap)
+    async with svc.db.read() as session:
+        room_ids = await member_room_ids(session, user.id)
+    # Registered before replay: live events queue behind it and duplicates are dropped.
+    hub.add(conn, room_ids)
+    writer: asyncio.Task[None] | None = None
+    try:
+        await ws.send_text(encode({"type": "ready", "rooms": room_ids,
+                                   "user": {"id": user.id, "username": user.username}}))
+        resume = hello.get("resume") or {}
+        if isinstance(resume, dict):
+            for key, last in resume.items():
+                rid = int(key) if isinstance(key, str) and key.isdigit() else None
+                if rid in conn.rooms and isinstance(last, int) and last >= 0:
+                    await conn.replay(rid, last, fetch_after)
+                else:
+                    await ws.send_text(encode(error_frame(
+                        "not_found", "That room could not be found, or you're not a member.",
+                        room_id=key)))
+        writer = asyncio.create_task(conn.run_writer())
+        reader = asyncio.create_task(_read_loop(ws, svc, conn, user))
+        done, _ = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (writer, reader):
+            if task not in done:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+    except WebSocketDisconnect:
+        pass
+    finally:
+        hub.remove(conn)
+
+
+async def _read_loop(ws: WebSocket, svc: Services, conn: Connection, user: Any) -> None:
+    while True:
+        try:
+            frame = await _receive(ws)
+        except WebSocketDisconnect:
+            return
+        if frame is None:
+            continue
+        kind = frame.get("type")
+        if kind == "ping":
+            conn.push_frame({"type": "pong"})
+        elif kind == "send":
+            await _send(svc, conn, user, frame)
+        elif kind == "hello":
+            conn.push_frame(error_frame("already_ready", "This connection is already ready."))
+        else:
+            conn.push_frame(error_frame("unknown_type", "Unknown frame type."))
+
+
+async def _send(svc: Services, conn: Connection, user: Any, frame: dict[str, Any]) -> None:
+    client_id = frame.get("client_id")
+    cid = client_id if isinstance(client_id, str) else None
+    room_id = frame.get("room_id")
+    if room_id not in conn.rooms:
+        conn.push_frame(error_frame(
+            "not_found", "That room could not be found, or you're not a member.",
+            client_id=cid, room_id=room_id))
+        return
+    try:
+        posted = await post_message(svc, user, room_id, client_id, frame.get("body"))
+    except AppError as err:
+        conn.push_frame(error_frame(err.code, err.message, client_id=cid, **err.extra))
+        return
+    except Exception:
+        log.exception("posting a message failed")
+        conn.push_frame(error_frame(
+            "server_error", "That message couldn't be sent. It's still in your box; "
+            "please try again.", client_id=cid))
+        return
+    conn.push_frame({"type": "ack", "client_id": client_id,
+                     "message": posted.message})
