@@ -38,7 +38,7 @@ async def _authenticate(ws: WebSocket, hello: dict[str, Any]) -> Principal | Non
     token = hello.get("token")
     if token is not None and not isinstance(token, str):
         return None
-    if token is None and not same_origin(ws):
+    if token is None and not same_origin(ws, strict=True):
         return None  # a cookie is only honoured from our own pages
     return await resolve_principal(ws, token if token else None)
 

@@ -1,0 +1,273 @@
+"""Small helpers the tests share: accounts, groups, messages and websocket clients."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+from sqlalchemy import text
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from safespace.actions import accounts
+
+PASSWORD = "lantern-meadow-river-42"
+FRAME_TIMEOUT = 5.0
+
+_names = itertools.count(1)
+
+
+def unique_name(prefix: str = "user") -> str:
+    return f"{prefix}_{next(_names)}"
+
+
+def new_client_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass
+class Account:
+    id: int
+    username: str
+    password: str
+    token: str
+    role: str = "member"
+    recovery_codes: list[str] = field(default_factory=list)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """The response is the contract's JSON error with this status (and code)."""
+    assert response.status_code == status, (response.status_code, response.text)
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert isinstance(body["error"]["code"], str) and body["error"]["code"], body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"], body
+    if code is not None:
+        assert body["error"]["code"] == code, body
+    return body["error"]  # type: ignore[no-any-return]
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+async def signup(
+    client: httpx.AsyncClient, username: str | None = None, password: str = PASSWORD
+) -> Account:
+    username = username or unique_name()
+    r = await client.post("/api/v1/auth/signup", json={"username": username, "password": password})
+    assert r.status_code == 201, r.text
+    data = r.json()
+    return Account(
+        id=data["user"]["id"], username=data["user"]["username"], password=password,
+        token=data["token"], role=data["user"].get("role", "member"),
+        recovery_codes=data["recovery_codes"],
+    )
+
+
+async def login(client: httpx.AsyncClient, account: Account, password: str | None = None) -> str:
+    r = await client.post(
+        "/api/v1/auth/login",
+        json={"username": account.username, "password": password or account.password},
+    )
+    assert r.status_code == 200, r.text
+    return r.json()["token"]  # type: ignore[no-any-return]
+
+
+async def privileged(server: Any, role: str = "facilitator", username: str | None = None) -> Account:
+    """An account with a role only an operator can grant, made through the app's own
+    services (as `safespace users create --role` does)."""
+    username = username or unique_name(role[:4])
+    done = await accounts.sign_up(server.svc, username, PASSWORD, role=role)
+    return Account(
+        id=done.user.id, username=done.user.username, password=PASSWORD, token=done.token,
+        role=role, recovery_codes=done.recovery_codes,
+    )
+
+
+# --------------------------------------------------------------------------- groups & messages
+
+
+async def create_group(
+    client: httpx.AsyncClient,
+    owner: Account,
+    name: str | None = None,
+    description: str = "A place to talk things through.",
+    tags: list[str] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": name or unique_name("Group"), "description": description}
+    if tags is not None:
+        body["tags"] = tags
+    r = await client.post("/api/v1/groups", json=body, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    return r.json()["group"]  # type: ignore[no-any-return]
+
+
+async def join(
+    client: httpx.AsyncClient, account: Account, group: dict[str, Any], alias: str | None = None
+) -> dict[str, Any]:
+    r = await client.get(f"/api/v1/groups/{group['slug']}")
+    version = r.json()["group"]["rules_version"]
+    body: dict[str, Any] = {"accept_rules_version": version}
+    if alias is not None:
+        body["alias"] = alias
+    r = await client.post(
+        f"/api/v1/groups/{group['slug']}/join", json=body, headers=account.headers
+    )
+    assert r.status_code == 200, r.text
+    return r.json()["membership"]  # type: ignore[no-any-return]
+
+
+async def post(
+    client: httpx.AsyncClient,
+    account: Account,
+    room_id: int,
+    body: str,
+    client_id: str | None = None,
+) -> dict[str, Any]:
+    r = await client.post(
+        f"/api/v1/rooms/{room_id}/messages",
+        json={"client_id": client_id or new_client_id(), "body": body},
+        headers=account.headers,
+    )
+    assert r.status_code == 201, r.text
+    return r.json()["message"]  # type: ignore[no-any-return]
+
+
+async def history(
+    client: httpx.AsyncClient, account: Account, room_id: int, **params: Any
+) -> list[dict[str, Any]]:
+    r = await client.get(
+        f"/api/v1/rooms/{room_id}/messages", params=params, headers=account.headers
+    )
+    assert r.status_code == 200, r.text
+    return r.json()["messages"]  # type: ignore[no-any-return]
+
+
+async def db_scalar(server: Any, sql: str, **params: Any) -> Any:
+    async with server.svc.db.read() as session:
+        return await session.scalar(text(sql), params)
+
+
+async def db_rows(server: Any, sql: str, **params: Any) -> list[Any]:
+    async with server.svc.db.read() as session:
+        return list((await session.execute(text(sql), params)).all())
+
+
+# --------------------------------------------------------------------------- websockets
+
+
+class WS:
+    """A websocket client speaking the SafeSpace protocol, with timeouts on every wait."""
+
+    def __init__(self, conn: ClientConnection) -> None:
+        self.conn = conn
+        self.ready: dict[str, Any] | None = None
+        self._held: deque[dict[str, Any]] = deque()  # frames read early, still to hand out
+
+    async def send(self, frame: dict[str, Any] | list[Any] | str | bytes) -> None:
+        if isinstance(frame, dict | list):
+            frame = orjson.dumps(frame).decode()
+        await self.conn.send(frame)
+
+    async def recv(self, timeout: float = FRAME_TIMEOUT) -> dict[str, Any]:
+        if self._held:
+            return self._held.popleft()
+        raw = await asyncio.wait_for(self.conn.recv(), timeout)
+        return orjson.loads(raw)  # type: ignore[no-any-return]
+
+    async def expect(self, kind: str, timeout: float = FRAME_TIMEOUT) -> dict[str, Any]:
+        frame = await self.recv(timeout)
+        assert frame.get("type") == kind, f"expected a {kind!r} frame, got {frame!r}"
+        return frame
+
+    async def until_pong(self) -> list[dict[str, Any]]:
+        """Ping, and return every frame that arrives before the pong.
+
+        The server queues a connection's frames in order, so once the pong is back, anything
+        queued for it before the ping has arrived.
+        """
+        await self.send({"type": "ping"})
+        frames = []
+        while True:
+            frame = await self.recv()
+            if frame.get("type") == "pong":
+                return frames
+            frames.append(frame)
+
+    async def messages_until_pong(self) -> list[dict[str, Any]]:
+        return [f["message"] for f in await self.until_pong() if f.get("type") == "message"]
+
+    async def send_message(
+        self, room_id: int, body: str, client_id: str | None = None
+    ) -> dict[str, Any]:
+        """Send and return the ack's message. Other frames read meanwhile (such as this
+        connection's own live copy) stay queued for recv()."""
+        cid = client_id or new_client_id()
+        await self.send({"type": "send", "room_id": room_id, "client_id": cid, "body": body})
+        early: list[dict[str, Any]] = []
+        while True:
+            raw = await asyncio.wait_for(self.conn.recv(), FRAME_TIMEOUT)
+            frame = orjson.loads(raw)
+            if frame.get("type") == "ack" and frame.get("client_id") == cid:
+                self._held.extend(early)
+                return frame["message"]  # type: ignore[no-any-return]
+            if frame.get("type") == "error" and frame.get("client_id") == cid:
+                raise AssertionError(f"send refused: {frame!r}")
+            early.append(frame)
+
+    async def wait_closed(self, timeout: float = FRAME_TIMEOUT) -> int | None:
+        """Read until the server closes the connection; return the close code."""
+
+        async def drain() -> None:
+            while True:
+                try:
+                    await self.conn.recv()
+                except ConnectionClosed:
+                    return
+
+        await asyncio.wait_for(drain(), timeout)
+        return self.conn.close_code
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+
+async def open_ws(
+    server: Any,
+    token: str | None = None,
+    *,
+    resume: dict[int, int] | None = None,
+    headers: dict[str, str] | None = None,
+    origin: str | None = None,
+    hello: bool = True,
+) -> WS:
+    conn = await connect(
+        server.ws_url,
+        additional_headers=headers,
+        origin=origin,  # type: ignore[arg-type]
+        proxy=None,
+        open_timeout=FRAME_TIMEOUT,
+        close_timeout=2,
+        max_size=2**22,
+    )
+    ws = WS(conn)
+    if hello:
+        frame: dict[str, Any] = {"type": "hello"}
+        if token is not None:
+            frame["token"] = token
+        if resume is not None:
+            frame["resume"] = {str(k): v for k, v in resume.items()}
+        await ws.send(frame)
+        ws.ready = await ws.expect("ready")
+    return ws
