@@ -41,19 +41,29 @@ def main() -> None:
         page.press("#body", "Enter")
         page.wait_for_selector(".msg:not(.pending) >> text=first time here")
         state = ctx.storage_state()
-        paths = ["/", "/groups", first, first + "/room", "/faq", "/guidelines", "/settings",
-                 "/signup", "/login"]
+        paths = [
+            "/",
+            "/groups",
+            first,
+            first + "/room",
+            "/faq",
+            "/guidelines",
+            "/settings",
+            "/signup",
+            "/login",
+        ]
         for size, viewport in SIZES.items():
             for scheme in ("light", "dark"):
-                c = browser.new_context(viewport=viewport, color_scheme=scheme,
-                                        storage_state=state)
+                c = browser.new_context(viewport=viewport, color_scheme=scheme, storage_state=state)
                 p = c.new_page()
                 for path in paths:
                     p.goto(base + path)
                     p.wait_for_load_state("networkidle")
                     slug = path.strip("/").replace("/", "_") or "home"
-                    p.screenshot(path=str(out / f"{slug}-{size}-{scheme}.png"),
-                                 full_page=path != first + "/room")
+                    p.screenshot(
+                        path=str(out / f"{slug}-{size}-{scheme}.png"),
+                        full_page=path != first + "/room",
+                    )
                 c.close()
         browser.close()
     print(f"screenshots in {out}/")

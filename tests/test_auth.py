@@ -199,7 +199,7 @@ async def test_unknown_name_and_wrong_password_look_the_same(client: httpx.Async
     [
         {},
         {"Authorization": "Bearer not-a-real-token"},
-        {"Authorization": "Bearer "},
+        {"Authorization": "Bearer"},
         {"Authorization": "Basic dXNlcjpwYXNz"},
         {"Authorization": "Bearer " + "x" * 5000},
     ],

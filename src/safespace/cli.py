@@ -125,19 +125,26 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the web server")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--behind-proxy", action="store_true",
-                       help="trust X-Forwarded-* from a proxy on this machine")
+    serve.add_argument(
+        "--behind-proxy",
+        action="store_true",
+        help="trust X-Forwarded-* from a proxy on this machine",
+    )
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("migrate", help="create or upgrade the database").set_defaults(func=cmd_migrate)
 
     users = sub.add_parser("users", help="manage accounts").add_subparsers(
-        dest="users_command", required=True)
+        dest="users_command", required=True
+    )
     create = users.add_parser("create", help="create an account")
     create.add_argument("name")
     create.add_argument("--role", choices=["member", "facilitator", "admin"], default="member")
-    create.add_argument("--password-stdin", action="store_true",
-                        help="read the password from the first line of standard input")
+    create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input",
+    )
     create.set_defaults(func=cmd_users_create)
     role = users.add_parser("role", help="grant or remove a role")
     role.add_argument("name")

@@ -42,7 +42,9 @@ def check_username(username: object) -> str:
 
 def check_password(password: object, username: str = "") -> str:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-        raise invalid(f"Use at least {MIN_PASSWORD} characters for your password.", field="password")
+        raise invalid(
+            f"Use at least {MIN_PASSWORD} characters for your password.", field="password"
+        )
     if len(password) > MAX_PASSWORD:
         raise invalid(f"Use at most {MAX_PASSWORD} characters for your password.", field="password")
     lowered = password.lower()

@@ -6,9 +6,10 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from safespace.actions import audit
-from safespace.actions.base import transaction
+from safespace.actions.base import Tx, transaction
 from safespace.db.models import AuthSession, RecoveryCode, User
 from safespace.db.models.accounts import ROLES
 from safespace.errors import AppError, invalid, not_found
@@ -45,7 +46,9 @@ def _bad_credentials() -> AppError:
     return AppError("invalid_credentials", "That name and password don't match.", 401)
 
 
-async def _open_session(tx_session, svc: Services, user: User, kind: str) -> tuple[str, AuthSession]:  # type: ignore[no-untyped-def]
+async def _open_session(
+    tx_session: AsyncSession, svc: Services, user: User, kind: str
+) -> tuple[str, AuthSession]:
     token = new_token()
     now = svc.clock.now()
     auth = AuthSession(
@@ -71,7 +74,9 @@ async def sign_up(
     password_hash = await hash_password(password)
     codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
     async with transaction(svc) as tx:
-        taken = await tx.session.scalar(select(User.id).where(User.username_key == username.lower()))
+        taken = await tx.session.scalar(
+            select(User.id).where(User.username_key == username.lower())
+        )
         if taken is not None:
             raise AppError("username_taken", "That name is taken. Try another.", 409)
         user = User(
@@ -107,7 +112,7 @@ async def log_in(svc: Services, username: str, password: str, *, kind: str = "ap
     return SignedIn(user=user, token=token, session=auth)
 
 
-async def _end_all_sessions(tx, user_id: int, keep: int | None = None) -> None:  # type: ignore[no-untyped-def]
+async def _end_all_sessions(tx: Tx, user_id: int, keep: int | None = None) -> None:
     query = select(AuthSession.id).where(AuthSession.user_id == user_id)
     if keep is not None:
         query = query.where(AuthSession.id != keep)

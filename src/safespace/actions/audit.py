@@ -1,4 +1,4 @@
-"""Writes an audit row inside the acting transaction, so the record and the change commit together."""
+"""Audit rows, written inside the acting transaction: the record and the change commit together."""
 
 from __future__ import annotations
 

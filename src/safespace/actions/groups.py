@@ -57,9 +57,7 @@ def clean_rules(rules: object) -> list[str]:
     for rule in rules:
         text = rule.strip() if isinstance(rule, str) else ""
         if not text or len(text) > MAX_RULE_LEN:
-            raise invalid(
-                f"Each ground rule is 1 to {MAX_RULE_LEN} characters.", field="rules"
-            )
+            raise invalid(f"Each ground rule is 1 to {MAX_RULE_LEN} characters.", field="rules")
         out.append(text)
     return out
 
@@ -88,21 +86,36 @@ async def create_group(
             slug = f"{base}-{n}"
         now = svc.clock.now()
         group = Group(
-            slug=slug, name=name, description=description, rules_version=1,
-            created_by=actor.id, created_at=now, trending_score=0.0,
+            slug=slug,
+            name=name,
+            description=description,
+            rules_version=1,
+            created_by=actor.id,
+            created_at=now,
+            trending_score=0.0,
         )
         tx.session.add(group)
         await tx.session.flush()
         tx.session.add_all(GroupTag(group_id=group.id, tag=t) for t in tag_list)
-        tx.session.add(GroupRules(group_id=group.id, version=1, rules=rules, created_at=now,
-                                  created_by=actor.id))
+        tx.session.add(
+            GroupRules(
+                group_id=group.id, version=1, rules=rules, created_at=now, created_by=actor.id
+            )
+        )
         room = Room(group_id=group.id, kind="main", last_seq=0)
         tx.session.add(room)
         # The creator runs the group: a facilitator member who has accepted its rules.
-        tx.session.add(Membership(
-            group_id=group.id, user_id=actor.id, role="facilitator", alias=actor.username,
-            alias_key=actor.username.lower(), accepted_rules_version=1, joined_at=now,
-        ))
+        tx.session.add(
+            Membership(
+                group_id=group.id,
+                user_id=actor.id,
+                role="facilitator",
+                alias=actor.username,
+                alias_key=actor.username.lower(),
+                accepted_rules_version=1,
+                joined_at=now,
+            )
+        )
         await tx.session.flush()
         audit.record(tx, actor.id, "group_created", group_id=group.id, name=name)
         tx.on_commit(MembershipChanged(user_id=actor.id, added=[room.id]))
@@ -145,17 +158,21 @@ async def update_rules(svc: Services, actor: User, slug: str, rules: object) -> 
         if not await _is_facilitator(tx, actor, group.id):
             raise forbidden("Only this group's facilitators can change its ground rules.")
         group.rules_version += 1
-        tx.session.add(GroupRules(
-            group_id=group.id, version=group.rules_version, rules=new_rules,
-            created_at=svc.clock.now(), created_by=actor.id,
-        ))
+        tx.session.add(
+            GroupRules(
+                group_id=group.id,
+                version=group.rules_version,
+                rules=new_rules,
+                created_at=svc.clock.now(),
+                created_by=actor.id,
+            )
+        )
         # The facilitator who wrote them has accepted them.
         m = await _membership(tx, group.id, actor.id)
         if m is not None:
             m.accepted_rules_version = group.rules_version
         room = await _main_room(tx, group.id)
-        audit.record(tx, actor.id, "rules_changed", group_id=group.id,
-                     version=group.rules_version)
+        audit.record(tx, actor.id, "rules_changed", group_id=group.id, version=group.rules_version)
         tx.on_commit(RulesChanged(group_slug=slug, room_id=room.id, version=group.rules_version))
         return group.rules_version
 
@@ -202,8 +219,12 @@ async def join_group(
                 raise AppError("alias_taken", "Someone in this group already uses that alias.", 409)
             name = await _free_variant(tx, group.id, actor.username)
         membership = Membership(
-            group_id=group.id, user_id=actor.id, role="member", alias=name,
-            alias_key=name.lower(), accepted_rules_version=group.rules_version,
+            group_id=group.id,
+            user_id=actor.id,
+            role="member",
+            alias=name,
+            alias_key=name.lower(),
+            accepted_rules_version=group.rules_version,
             joined_at=svc.clock.now(),
         )
         tx.session.add(membership)

@@ -46,7 +46,9 @@ def check_client_id(client_id: object) -> str:
     return client_id
 
 
-async def _existing(tx_session: Any, room_id: int, author_id: int, client_id: str) -> Message | None:
+async def _existing(
+    tx_session: Any, room_id: int, author_id: int, client_id: str
+) -> Message | None:
     return await tx_session.scalar(
         select(Message).where(
             Message.room_id == room_id,
@@ -93,8 +95,13 @@ async def _post(tx: Tx, actor: User, room_id: object, client_id: str, body: str)
     )
     assert seq is not None
     msg = Message(
-        room_id=access.room_id, seq=seq, author_id=actor.id, author_alias=access.alias,
-        client_id=client_id, body=body, created_at=tx.svc.clock.now(),
+        room_id=access.room_id,
+        seq=seq,
+        author_id=actor.id,
+        author_alias=access.alias,
+        client_id=client_id,
+        body=body,
+        created_at=tx.svc.clock.now(),
     )
     tx.session.add(msg)
     await tx.session.flush()

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from safespace.settings import Settings
 
@@ -22,7 +27,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def _sqlite_begin(kind: str):  # type: ignore[no-untyped-def]
+def _sqlite_begin(kind: str) -> Callable[[Any], None]:
     # pysqlite opens transactions lazily and never as IMMEDIATE; take control of BEGIN so a
     # writer holds the write lock from its first statement and never fails half-way.
     def on_begin(conn: Any) -> None:

@@ -144,12 +144,14 @@ class Hub:
         elif kind == "membership_changed":
             self._membership_changed(event)
         elif kind == "rules_changed":
-            frame = encode({
-                "type": "rules_changed",
-                "room_id": event["room_id"],
-                "group_slug": event["group_slug"],
-                "rules_version": event["version"],
-            })
+            frame = encode(
+                {
+                    "type": "rules_changed",
+                    "room_id": event["room_id"],
+                    "group_slug": event["group_slug"],
+                    "rules_version": event["version"],
+                }
+            )
             for conn in list(self.by_room.get(event["room_id"], ())):
                 conn.push_frame(frame)
         elif kind == "sessions_ended":

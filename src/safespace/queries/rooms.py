@@ -53,9 +53,15 @@ async def access_room_as_member(session: AsyncSession, user: User, room_id: obje
         raise no_room()
     room, group, m = row
     return RoomAccess(
-        room_id=room.id, group_id=group.id, group_slug=group.slug, group_name=group.name,
-        rules_version=group.rules_version, membership_id=m.id, member_role=m.role,
-        alias=m.alias, accepted_rules_version=m.accepted_rules_version,
+        room_id=room.id,
+        group_id=group.id,
+        group_slug=group.slug,
+        group_name=group.name,
+        rules_version=group.rules_version,
+        membership_id=m.id,
+        member_role=m.role,
+        alias=m.alias,
+        accepted_rules_version=m.accepted_rules_version,
     )
 
 

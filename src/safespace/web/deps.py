@@ -22,7 +22,8 @@ UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 def services(conn: HTTPConnection) -> Services:
-    return conn.app.state.svc  # type: ignore[no-any-return]
+    svc: Services = conn.app.state.svc
+    return svc
 
 
 def cookie_name(svc: Services, base: str) -> str:
@@ -40,7 +41,8 @@ def bearer_token(conn: HTTPConnection) -> str | None:
 async def resolve_principal(conn: HTTPConnection, token: str | None = None) -> Principal | None:
     """The signed-in person for a token, a bearer header or the session cookie."""
     if "principal" in conn.scope.get("state", {}):
-        return conn.state.principal  # type: ignore[no-any-return]
+        cached: Principal | None = conn.state.principal
+        return cached
     svc = services(conn)
     via_cookie = False
     if token is None:
@@ -99,9 +101,7 @@ def check_csrf(request: Request, submitted: str | None) -> None:
     else:
         expected = request.cookies.get(cookie_name(services(request), CSRF_COOKIE), "")
     if not expected or not submitted or not secrets.compare_digest(expected, submitted):
-        raise AppError(
-            "csrf", "This form has expired. Please reload the page and try again.", 403
-        )
+        raise AppError("csrf", "This form has expired. Please reload the page and try again.", 403)
 
 
 async def optional_principal(request: Request) -> Principal | None:

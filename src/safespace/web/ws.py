@@ -118,8 +118,15 @@ async def _serve(ws: WebSocket, svc: Services, principal: Principal, hello: dict
     hub.add(conn, room_ids)
     writer: asyncio.Task[None] | None = None
     try:
-        await ws.send_text(encode({"type": "ready", "rooms": room_ids,
-                                   "user": {"id": user.id, "username": user.username}}))
+        await ws.send_text(
+            encode(
+                {
+                    "type": "ready",
+                    "rooms": room_ids,
+                    "user": {"id": user.id, "username": user.username},
+                }
+            )
+        )
         resume = hello.get("resume") or {}
         if isinstance(resume, dict):
             for key, last in resume.items():
@@ -127,9 +134,15 @@ async def _serve(ws: WebSocket, svc: Services, principal: Principal, hello: dict
                 if rid in conn.rooms and isinstance(last, int) and last >= 0:
                     await conn.replay(rid, last, fetch_after)
                 else:
-                    await ws.send_text(encode(error_frame(
-                        "not_found", "That room could not be found, or you're not a member.",
-                        room_id=key)))
+                    await ws.send_text(
+                        encode(
+                            error_frame(
+                                "not_found",
+                                "That room could not be found, or you're not a member.",
+                                room_id=key,
+                            )
+                        )
+                    )
         writer = asyncio.create_task(conn.run_writer())
         reader = asyncio.create_task(_read_loop(ws, svc, conn, user))
         done, _ = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -168,9 +181,14 @@ async def _send(svc: Services, conn: Connection, user: Any, frame: dict[str, Any
     cid = client_id if isinstance(client_id, str) else None
     room_id = frame.get("room_id")
     if room_id not in conn.rooms:
-        conn.push_frame(error_frame(
-            "not_found", "That room could not be found, or you're not a member.",
-            client_id=cid, room_id=room_id))
+        conn.push_frame(
+            error_frame(
+                "not_found",
+                "That room could not be found, or you're not a member.",
+                client_id=cid,
+                room_id=room_id,
+            )
+        )
         return
     try:
         posted = await post_message(svc, user, room_id, client_id, frame.get("body"))
@@ -179,9 +197,12 @@ async def _send(svc: Services, conn: Connection, user: Any, frame: dict[str, Any
         return
     except Exception:
         log.exception("posting a message failed")
-        conn.push_frame(error_frame(
-            "server_error", "That message couldn't be sent. It's still in your box; "
-            "please try again.", client_id=cid))
+        conn.push_frame(
+            error_frame(
+                "server_error",
+                "That message couldn't be sent. It's still in your box; please try again.",
+                client_id=cid,
+            )
+        )
         return
-    conn.push_frame({"type": "ack", "client_id": client_id,
-                     "message": posted.message})
+    conn.push_frame({"type": "ack", "client_id": client_id, "message": posted.message})

@@ -23,7 +23,11 @@ def user_dict(user: User) -> dict[str, Any]:
 @router.post("/signup", status_code=201)
 async def signup(body: Credentials, svc: Svc) -> dict[str, Any]:
     done = await accounts.sign_up(svc, body.username, body.password)
-    return {"user": user_dict(done.user), "token": done.token, "recovery_codes": done.recovery_codes}
+    return {
+        "user": user_dict(done.user),
+        "token": done.token,
+        "recovery_codes": done.recovery_codes,
+    }
 
 
 @router.post("/login")
@@ -74,7 +78,10 @@ async def end_session(session_id: int, principal: CurrentPrincipal, svc: Svc) ->
 @router.post("/password", status_code=204)
 async def change_password(body: PasswordChange, principal: CurrentPrincipal, svc: Svc) -> None:
     await accounts.change_password(
-        svc, principal.user.id, body.current_password, body.new_password,
+        svc,
+        principal.user.id,
+        body.current_password,
+        body.new_password,
         session_id=principal.session.id,
     )
 

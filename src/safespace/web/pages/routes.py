@@ -12,7 +12,8 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from safespace import content
-from safespace.actions import accounts, groups as group_actions
+from safespace.actions import accounts
+from safespace.actions import groups as group_actions
 from safespace.actions.messages import post_message
 from safespace.errors import AppError
 from safespace.queries import groups as group_queries
@@ -54,17 +55,29 @@ def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLRe
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    titles = {404: "We couldn't find that page", 403: "That isn't open to you",
-              401: "Please sign in"}
-    return render(request, "error.html", status=status,
-                  title=titles.get(status, "Something went wrong"), message=message)
+    titles = {
+        404: "We couldn't find that page",
+        403: "That isn't open to you",
+        401: "Please sign in",
+    }
+    return render(
+        request,
+        "error.html",
+        status=status,
+        title=titles.get(status, "Something went wrong"),
+        message=message,
+    )
 
 
 def _set_cookie(request: Request, response: Response, base: str, value: str) -> None:
     svc = services(request)
     response.set_cookie(
-        cookie_name(svc, base), value, httponly=True, samesite="lax",
-        secure=svc.settings.secure_cookies, path="/",
+        cookie_name(svc, base),
+        value,
+        httponly=True,
+        samesite="lax",
+        secure=svc.settings.secure_cookies,
+        path="/",
         max_age=svc.settings.session_absolute_days * 86400 if base == SESSION_COOKIE else None,
     )
 
@@ -103,23 +116,34 @@ async def home(request: Request) -> Response:
     await _me(request)
     svc = services(request)
     async with svc.db.read() as session:
-        trending = (await group_queries.directory(session, "trending", None, limit=6))
-    return render(request, "home.html", trending=trending, vision=content.load("vision"),
-                  title="SafeSpace: peer support, privately")
+        trending = await group_queries.directory(session, "trending", None, limit=6)
+    return render(
+        request,
+        "home.html",
+        trending=trending,
+        vision=content.load("vision"),
+        title="SafeSpace: peer support, privately",
+    )
 
 
 @router.get("/faq", response_class=HTMLResponse)
 async def faq(request: Request) -> Response:
     await _me(request)
-    return render(request, "faq.html", faq=content.load("faq"),
-                  title="Questions people ask · SafeSpace")
+    return render(
+        request, "faq.html", faq=content.load("faq"), title="Questions people ask · SafeSpace"
+    )
 
 
 @router.get("/guidelines", response_class=HTMLResponse)
 async def guidelines(request: Request) -> Response:
     await _me(request)
-    return render(request, "guidelines.html", g=content.load("guidelines"),
-                  vision=content.load("vision"), title="Ground rules · SafeSpace")
+    return render(
+        request,
+        "guidelines.html",
+        g=content.load("guidelines"),
+        vision=content.load("vision"),
+        title="Ground rules · SafeSpace",
+    )
 
 
 @router.get("/groups", response_class=HTMLResponse)
@@ -131,8 +155,16 @@ async def directory(request: Request, sort: str = "trending", tag: str = "") -> 
         found = await group_queries.directory(session, sort, tag or None)
         tags = await group_queries.all_tags(session)
         mine = await group_queries.my_groups(session, me.user) if me else []
-    return render(request, "groups.html", groups=found, tags=tags, sort=sort, tag=tag,
-                  mine=mine, title="Groups · SafeSpace")
+    return render(
+        request,
+        "groups.html",
+        groups=found,
+        tags=tags,
+        sort=sort,
+        tag=tag,
+        mine=mine,
+        title="Groups · SafeSpace",
+    )
 
 
 @router.get("/g/{slug}", response_class=HTMLResponse)
@@ -142,8 +174,14 @@ async def group_page(request: Request, slug: str) -> Response:
     async with svc.db.read() as session:
         group = await group_queries.group_detail(session, slug)
         membership = await group_queries.membership(session, me.user, group["id"]) if me else None
-    return render(request, "group.html", group=group, membership=membership,
-                  error=request.query_params.get("error"), title=f"{group['name']} · SafeSpace")
+    return render(
+        request,
+        "group.html",
+        group=group,
+        membership=membership,
+        error=request.query_params.get("error"),
+        title=f"{group['name']} · SafeSpace",
+    )
 
 
 # ---------------------------------------------------------------- accounts
@@ -165,12 +203,24 @@ async def signup(request: Request) -> Response:
             svc, form.get("username", ""), form.get("password", ""), kind="browser"
         )
     except AppError as err:
-        return render(request, "signup.html", status=err.status, error=err.message,
-                      username=form.get("username", ""), field=err.extra.get("field"),
-                      next=_safe_next(form.get("next")), title="Join SafeSpace")
+        return render(
+            request,
+            "signup.html",
+            status=err.status,
+            error=err.message,
+            username=form.get("username", ""),
+            field=err.extra.get("field"),
+            next=_safe_next(form.get("next")),
+            title="Join SafeSpace",
+        )
     request.state.principal = Principal(user=done.user, session=done.session)
-    response = render(request, "signup_done.html", codes=done.recovery_codes,
-                      next=_safe_next(form.get("next")), title="Save your recovery codes")
+    response = render(
+        request,
+        "signup_done.html",
+        codes=done.recovery_codes,
+        next=_safe_next(form.get("next")),
+        title="Save your recovery codes",
+    )
     _set_cookie(request, response, SESSION_COOKIE, done.token)
     return response
 
@@ -191,9 +241,15 @@ async def login(request: Request) -> Response:
             svc, form.get("username", ""), form.get("password", ""), kind="browser"
         )
     except AppError as err:
-        return render(request, "login.html", status=err.status, error=err.message,
-                      username=form.get("username", ""), next=_safe_next(form.get("next")),
-                      title="Sign in · SafeSpace")
+        return render(
+            request,
+            "login.html",
+            status=err.status,
+            error=err.message,
+            username=form.get("username", ""),
+            next=_safe_next(form.get("next")),
+            title="Sign in · SafeSpace",
+        )
     response = _redirect(_safe_next(form.get("next")))
     _set_cookie(request, response, SESSION_COOKIE, done.token)
     return response
@@ -212,12 +268,21 @@ async def recover(request: Request) -> Response:
     svc = services(request)
     try:
         done = await accounts.recover(
-            svc, form.get("username", ""), form.get("code", ""), form.get("password", ""),
+            svc,
+            form.get("username", ""),
+            form.get("code", ""),
+            form.get("password", ""),
             kind="browser",
         )
     except AppError as err:
-        return render(request, "recover.html", status=err.status, error=err.message,
-                      username=form.get("username", ""), title="Use a recovery code · SafeSpace")
+        return render(
+            request,
+            "recover.html",
+            status=err.status,
+            error=err.message,
+            username=form.get("username", ""),
+            title="Use a recovery code · SafeSpace",
+        )
     response = _redirect("/settings?notice=password-reset")
     _set_cookie(request, response, SESSION_COOKIE, done.token)
     return response
@@ -250,9 +315,15 @@ async def settings_page(request: Request) -> Response:
     async with svc.db.read() as session:
         sessions = await sessions_of(session, me.user.id)
         mine = await group_queries.my_groups(session, me.user)
-    return render(request, "settings.html", sessions=sessions, current=me.session.id, mine=mine,
-                  notice=NOTICES.get(request.query_params.get("notice", "")),
-                  title="Your settings · SafeSpace")
+    return render(
+        request,
+        "settings.html",
+        sessions=sessions,
+        current=me.session.id,
+        mine=mine,
+        notice=NOTICES.get(request.query_params.get("notice", "")),
+        title="Your settings · SafeSpace",
+    )
 
 
 @router.post("/settings/sessions/{session_id}/end")
@@ -275,15 +346,27 @@ async def change_password(request: Request) -> Response:
     form = await _form(request)
     svc = services(request)
     try:
-        await accounts.change_password(svc, me.user.id, form.get("current", ""),
-                                       form.get("password", ""), session_id=me.session.id)
+        await accounts.change_password(
+            svc,
+            me.user.id,
+            form.get("current", ""),
+            form.get("password", ""),
+            session_id=me.session.id,
+        )
     except AppError as err:
         async with svc.db.read() as session:
             sessions = await sessions_of(session, me.user.id)
             mine = await group_queries.my_groups(session, me.user)
-        return render(request, "settings.html", status=err.status, sessions=sessions,
-                      current=me.session.id, mine=mine, password_error=err.message,
-                      title="Your settings · SafeSpace")
+        return render(
+            request,
+            "settings.html",
+            status=err.status,
+            sessions=sessions,
+            current=me.session.id,
+            mine=mine,
+            password_error=err.message,
+            title="Your settings · SafeSpace",
+        )
     return _redirect("/settings?notice=password-changed")
 
 
@@ -294,8 +377,14 @@ async def regenerate_codes(request: Request) -> Response:
         return _login_redirect(request)
     await _form(request)
     codes = await accounts.new_recovery_codes(services(request), me.user.id)
-    return render(request, "signup_done.html", codes=codes, next="/settings", fresh=True,
-                  title="Your new recovery codes")
+    return render(
+        request,
+        "signup_done.html",
+        codes=codes,
+        next="/settings",
+        fresh=True,
+        title="Your new recovery codes",
+    )
 
 
 # ---------------------------------------------------------------- groups
@@ -307,8 +396,11 @@ async def new_group_form(request: Request) -> Response:
     if me is None:
         return _login_redirect(request)
     if me.user.role not in ("facilitator", "admin"):
-        raise AppError("forbidden", "Only facilitators can start a group. An administrator "
-                       "can give you that role.", 403)
+        raise AppError(
+            "forbidden",
+            "Only facilitators can start a group. An administrator can give you that role.",
+            403,
+        )
     return render(request, "group_new.html", title="Start a group · SafeSpace")
 
 
@@ -324,8 +416,14 @@ async def new_group(request: Request) -> Response:
             services(request), me.user, form.get("name", ""), form.get("description", ""), tags
         )
     except AppError as err:
-        return render(request, "group_new.html", status=err.status, error=err.message,
-                      form=form, title="Start a group · SafeSpace")
+        return render(
+            request,
+            "group_new.html",
+            status=err.status,
+            error=err.message,
+            form=form,
+            title="Start a group · SafeSpace",
+        )
     return _redirect(f"/g/{made.group.slug}")
 
 
@@ -339,8 +437,9 @@ async def join(request: Request, slug: str) -> Response:
         return _redirect(f"/g/{slug}?error=accept#join")
     try:
         version = int(form.get("rules_version", "0"))
-        await group_actions.join_group(services(request), me.user, slug, version,
-                                       form.get("alias") or None)
+        await group_actions.join_group(
+            services(request), me.user, slug, version, form.get("alias") or None
+        )
     except ValueError:
         return _redirect(f"/g/{slug}?error=rules#join")
     except AppError as err:
@@ -357,8 +456,9 @@ async def accept(request: Request, slug: str) -> Response:
     if form.get("accept") != "yes":
         return _redirect(f"/g/{slug}?error=accept#join")
     try:
-        await group_actions.accept_rules(services(request), me.user, slug,
-                                         int(form.get("rules_version", "0")))
+        await group_actions.accept_rules(
+            services(request), me.user, slug, int(form.get("rules_version", "0"))
+        )
     except (ValueError, AppError):
         return _redirect(f"/g/{slug}?error=rules_not_accepted#join")
     return _redirect(f"/g/{slug}/room")
@@ -398,8 +498,9 @@ async def rules_form(request: Request, slug: str) -> Response:
         m = await group_queries.membership(session, me.user, group["id"])
     if me.user.role != "admin" and (m is None or m.role != "facilitator"):
         raise AppError("forbidden", "Only this group's facilitators can edit its rules.", 403)
-    return render(request, "rules_edit.html", group=group,
-                  title=f"Edit ground rules · {group['name']}")
+    return render(
+        request, "rules_edit.html", group=group, title=f"Edit ground rules · {group['name']}"
+    )
 
 
 @router.post("/g/{slug}/rules", response_class=HTMLResponse)
@@ -417,9 +518,15 @@ async def save_rules(request: Request, slug: str) -> Response:
             raise
         async with svc.db.read() as session:
             group = await group_queries.group_detail(session, slug)
-        return render(request, "rules_edit.html", status=err.status, group=group,
-                      error=err.message, draft=form.get("rules", ""),
-                      title=f"Edit ground rules · {group['name']}")
+        return render(
+            request,
+            "rules_edit.html",
+            status=err.status,
+            group=group,
+            error=err.message,
+            draft=form.get("rules", ""),
+            title=f"Edit ground rules · {group['name']}",
+        )
     return _redirect(f"/g/{slug}")
 
 
@@ -439,9 +546,15 @@ async def room(request: Request, slug: str) -> Response:
             return _redirect(f"/g/{slug}#join")
         access = await access_room_as_member(session, me.user, group["room_id"])
         messages = await history(session, access, limit=50)
-    return render(request, "room.html", group=group, access=access, messages=messages,
-                  notice=request.query_params.get("notice"),
-                  title=f"{group['name']} · SafeSpace")
+    return render(
+        request,
+        "room.html",
+        group=group,
+        access=access,
+        messages=messages,
+        notice=request.query_params.get("notice"),
+        title=f"{group['name']} · SafeSpace",
+    )
 
 
 @router.post("/g/{slug}/room/send")
@@ -455,8 +568,9 @@ async def room_send(request: Request, slug: str) -> Response:
     async with svc.db.read() as session:
         group = await group_queries.group_detail(session, slug)
     try:
-        await post_message(svc, me.user, group["room_id"], form.get("client_id", ""),
-                           form.get("body", ""))
+        await post_message(
+            svc, me.user, group["room_id"], form.get("client_id", ""), form.get("body", "")
+        )
     except AppError as err:
         if err.code == "rules_not_accepted":
             return _redirect(f"/g/{slug}#join")
@@ -474,8 +588,12 @@ async def admin_page(request: Request) -> Response:
         return _login_redirect(request)
     if me.user.role != "admin":
         raise AppError("forbidden", "Only administrators can open this page.", 403)
-    return render(request, "admin.html", notice=request.query_params.get("notice"),
-                  title="Administration · SafeSpace")
+    return render(
+        request,
+        "admin.html",
+        notice=request.query_params.get("notice"),
+        title="Administration · SafeSpace",
+    )
 
 
 @router.post("/admin/role", response_class=HTMLResponse)
@@ -485,11 +603,17 @@ async def admin_role(request: Request) -> Response:
         return _login_redirect(request)
     form = await _form(request)
     try:
-        user = await accounts.set_role(services(request), me.user, form.get("username", ""),
-                                       form.get("role", ""))
+        user = await accounts.set_role(
+            services(request), me.user, form.get("username", ""), form.get("role", "")
+        )
     except AppError as err:
         if err.status == 403:
             raise
-        return render(request, "admin.html", status=err.status, error=err.message,
-                      title="Administration · SafeSpace")
+        return render(
+            request,
+            "admin.html",
+            status=err.status,
+            error=err.message,
+            title="Administration · SafeSpace",
+        )
     return _redirect(f"/admin?notice={quote(user.username + ' is now ' + user.role)}")
