@@ -16,6 +16,7 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
+from safespace import logs
 from safespace.actions.trending import refresh_trending
 from safespace.clock import Clock
 from safespace.db.engine import Database
@@ -46,6 +47,7 @@ def _wants_html(request: Request) -> bool:
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
+    logs.install()
     db = Database(settings)
     broker = make_broker(settings.redis_url)
     hub = Hub()
