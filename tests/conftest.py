@@ -5,6 +5,11 @@ SQLite file. SAFESPACE_TEST_DB=postgres creates one database for the session
 (`safespace_test_<pid>`), empties every table before each test and drops it at the end.
 When PostgreSQL is asked for but can't be reached the suite fails under CI=true and is
 skipped otherwise.
+
+Every test gets a FrozenClock (`clock`), injected into create_app, and servers started by
+`make_server` (or the ready-made `server`) run uvicorn in the test's own event loop;
+`await server.restart()` starts a fresh app on the same database, port and clock.
+Passwords are hashed with argon2id at a low cost except in tests marked real_argon2.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ import concurrent.futures
 import contextlib
 import itertools
 import os
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -22,12 +26,19 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
+from argon2 import PasswordHasher
 
-from safespace.app import create_app
+from helpers import (
+    LiveServer,
+    Room,
+    create_group,
+    join,
+    make_client,
+    privileged,
+    signup,
+)
+from safespace import passwords
 from safespace.clock import FrozenClock
-from safespace.services import Services
 from safespace.settings import Settings
 
 DB_KIND = os.environ.get("SAFESPACE_TEST_DB", "sqlite").strip().lower() or "sqlite"
@@ -132,6 +143,30 @@ def empty_database(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[d
         _pg_drop(name)
 
 
+# --------------------------------------------------------------------------- hashing
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "real_argon2: hash passwords with the production argon2id parameters"
+    )
+
+
+_CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+_CHEAP_DUMMY = _CHEAP_HASHER.hash("dummy password for unknown names")
+
+
+@pytest.fixture(autouse=True)
+def _cheap_argon2(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Still argon2id, at a fraction of the cost (~200 ms a hash on a small CI machine):
+    tests sign up many people. Tests about how passwords are stored or how long a
+    sign-in takes are marked real_argon2 and use the production parameters."""
+    if request.node.get_closest_marker("real_argon2"):
+        return
+    monkeypatch.setattr(passwords, "_hasher", _CHEAP_HASHER)
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", _CHEAP_DUMMY)
+
+
 # --------------------------------------------------------------------------- app & server
 
 
@@ -143,103 +178,6 @@ def clock() -> FrozenClock:
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings(data_dir=tmp_path / "data", database_url=database_url, redis_url="")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class _QuietServer(uvicorn.Server):
-    """uvicorn without its signal handlers (so Ctrl-C still stops pytest), which stops as
-    soon as it's told to rather than at its next 0.1 s tick."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self._stop = asyncio.Event()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    def request_stop(self) -> None:
-        self.should_exit = True
-        self._stop.set()
-
-    async def main_loop(self) -> None:
-        counter = 0
-        while not await self.on_tick(counter):
-            counter = (counter + 1) % 864000
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), 0.1)
-
-
-class LiveServer:
-    """A real uvicorn serving create_app(settings, clock) in the test's event loop."""
-
-    def __init__(self, settings: Settings, clock: FrozenClock) -> None:
-        self.settings = settings
-        self.clock = clock
-        self.port = _free_port()
-        self.app: FastAPI | None = None
-        self._server: _QuietServer | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/api/v1/ws"
-
-    @property
-    def svc(self) -> Services:
-        assert self.app is not None, "the server is not running"
-        return self.app.state.svc  # type: ignore[no-any-return]
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    async def start(self) -> None:
-        assert not self.running
-        self.app = create_app(self.settings, clock=self.clock)
-        config = uvicorn.Config(
-            self.app,
-            host="127.0.0.1",
-            port=self.port,
-            lifespan="on",
-            log_config=None,  # leave logging alone: records reach caplog
-            access_log=False,  # as `safespace serve` runs it
-            timeout_graceful_shutdown=3,
-        )
-        self._server = _QuietServer(config)
-        self._task = asyncio.create_task(self._server.serve())
-        for _ in range(1000):
-            if self._server.started:
-                return
-            if self._task.done():
-                self._task.result()  # raises what stopped it
-                raise RuntimeError("uvicorn stopped during start-up")
-            await asyncio.sleep(0.01)
-        raise RuntimeError("uvicorn did not start in 10 s")
-
-    async def stop(self) -> None:
-        if self._server is None or self._task is None:
-            return
-        self._server.request_stop()
-        try:
-            await asyncio.wait_for(self._task, 15)
-        finally:
-            self._server = None
-            self._task = None
-
-    async def restart(self) -> None:
-        """Stop and start a new app on the same database, port and clock."""
-        await self.stop()
-        await self.start()
 
 
 MakeServer = Callable[..., Awaitable[LiveServer]]
@@ -271,11 +209,18 @@ async def server(make_server: MakeServer) -> LiveServer:
     return await make_server()
 
 
-def make_client(base_url: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=base_url, timeout=20, trust_env=False)
-
-
 @pytest.fixture
 async def client(server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
     async with make_client(server.url) as c:
         yield c
+
+
+@pytest.fixture
+async def room(server: LiveServer, client: httpx.AsyncClient) -> Room:
+    """A group made by a facilitator, joined by alice (alias alice_a) and bob."""
+    fac = await privileged(server)
+    group = await create_group(client, fac)
+    alice, bob = await signup(client), await signup(client)
+    await join(client, alice, group, alias="alice_a")
+    await join(client, bob, group)
+    return Room(group["room_id"], group, fac, alice, bob)

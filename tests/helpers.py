@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import socket
 import uuid
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import orjson
+import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import text
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from safespace.actions import accounts
+from safespace.app import create_app
+from safespace.clock import FrozenClock
+from safespace.services import Services
+from safespace.settings import Settings
 
 PASSWORD = "lantern-meadow-river-42"
 FRAME_TIMEOUT = 5.0
@@ -58,6 +67,110 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
     return body["error"]  # type: ignore[no-any-return]
 
 
+# --------------------------------------------------------------------------- server
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its signal handlers (so Ctrl-C still stops pytest), which stops as
+    soon as it's told to rather than at its next 0.1 s tick."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._stop = asyncio.Event()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    def request_stop(self) -> None:
+        self.should_exit = True
+        self._stop.set()
+
+    async def main_loop(self) -> None:
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), 0.1)
+
+
+class LiveServer:
+    """A real uvicorn serving create_app(settings, clock) in the test's event loop."""
+
+    def __init__(self, settings: Settings, clock: FrozenClock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.port = _free_port()
+        self.app: FastAPI | None = None
+        self._server: _QuietServer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/api/v1/ws"
+
+    @property
+    def svc(self) -> Services:
+        assert self.app is not None, "the server is not running"
+        return self.app.state.svc  # type: ignore[no-any-return]
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> None:
+        assert not self.running
+        self.app = create_app(self.settings, clock=self.clock)
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            lifespan="on",
+            log_config=None,  # leave logging alone: records reach caplog
+            access_log=False,  # as `safespace serve` runs it
+            timeout_graceful_shutdown=3,
+        )
+        self._server = _QuietServer(config)
+        self._task = asyncio.create_task(self._server.serve())
+        for _ in range(1000):
+            if self._server.started:
+                return
+            if self._task.done():
+                self._task.result()  # raises what stopped it
+                raise RuntimeError("uvicorn stopped during start-up")
+            await asyncio.sleep(0.01)
+        raise RuntimeError("uvicorn did not start in 10 s")
+
+    async def stop(self) -> None:
+        if self._server is None or self._task is None:
+            return
+        self._server.request_stop()
+        try:
+            await asyncio.wait_for(self._task, 15)
+        finally:
+            self._server = None
+            self._task = None
+
+    async def restart(self) -> None:
+        """Stop and start a new app on the same database, port and clock."""
+        await self.stop()
+        await self.start()
+
+
+def make_client(base_url: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=base_url, timeout=20, trust_env=False)
+
+
 # --------------------------------------------------------------------------- accounts
 
 
@@ -69,8 +182,11 @@ async def signup(
     assert r.status_code == 201, r.text
     data = r.json()
     return Account(
-        id=data["user"]["id"], username=data["user"]["username"], password=password,
-        token=data["token"], role=data["user"].get("role", "member"),
+        id=data["user"]["id"],
+        username=data["user"]["username"],
+        password=password,
+        token=data["token"],
+        role=data["user"].get("role", "member"),
         recovery_codes=data["recovery_codes"],
     )
 
@@ -84,18 +200,35 @@ async def login(client: httpx.AsyncClient, account: Account, password: str | Non
     return r.json()["token"]  # type: ignore[no-any-return]
 
 
-async def privileged(server: Any, role: str = "facilitator", username: str | None = None) -> Account:
+async def privileged(
+    server: Any, role: str = "facilitator", username: str | None = None
+) -> Account:
     """An account with a role only an operator can grant, made through the app's own
     services (as `safespace users create --role` does)."""
     username = username or unique_name(role[:4])
     done = await accounts.sign_up(server.svc, username, PASSWORD, role=role)
     return Account(
-        id=done.user.id, username=done.user.username, password=PASSWORD, token=done.token,
-        role=role, recovery_codes=done.recovery_codes,
+        id=done.user.id,
+        username=done.user.username,
+        password=PASSWORD,
+        token=done.token,
+        role=role,
+        recovery_codes=done.recovery_codes,
     )
 
 
 # --------------------------------------------------------------------------- groups & messages
+
+
+@dataclass
+class Room:
+    """A group's room with its facilitator and two members (alice joined as "alice_a")."""
+
+    id: int
+    group: dict[str, Any]
+    fac: Account
+    alice: Account
+    bob: Account
 
 
 async def create_group(
@@ -180,14 +313,14 @@ class WS:
             frame = orjson.dumps(frame).decode()
         await self.conn.send(frame)
 
-    async def recv(self, timeout: float = FRAME_TIMEOUT) -> dict[str, Any]:
+    async def recv(self, wait: float = FRAME_TIMEOUT) -> dict[str, Any]:
         if self._held:
             return self._held.popleft()
-        raw = await asyncio.wait_for(self.conn.recv(), timeout)
+        raw = await asyncio.wait_for(self.conn.recv(), wait)
         return orjson.loads(raw)  # type: ignore[no-any-return]
 
-    async def expect(self, kind: str, timeout: float = FRAME_TIMEOUT) -> dict[str, Any]:
-        frame = await self.recv(timeout)
+    async def expect(self, kind: str, wait: float = FRAME_TIMEOUT) -> dict[str, Any]:
+        frame = await self.recv(wait)
         assert frame.get("type") == kind, f"expected a {kind!r} frame, got {frame!r}"
         return frame
 
@@ -226,7 +359,7 @@ class WS:
                 raise AssertionError(f"send refused: {frame!r}")
             early.append(frame)
 
-    async def wait_closed(self, timeout: float = FRAME_TIMEOUT) -> int | None:
+    async def wait_closed(self, wait: float = FRAME_TIMEOUT) -> int | None:
         """Read until the server closes the connection; return the close code."""
 
         async def drain() -> None:
@@ -236,7 +369,7 @@ class WS:
                 except ConnectionClosed:
                     return
 
-        await asyncio.wait_for(drain(), timeout)
+        await asyncio.wait_for(drain(), wait)
         return self.conn.close_code
 
     async def close(self) -> None:

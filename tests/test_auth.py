@@ -7,6 +7,8 @@ import time
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
+
 from helpers import (
     PASSWORD,
     Account,
@@ -14,12 +16,13 @@ from helpers import (
     db_rows,
     db_scalar,
     login,
+    make_client,
     signup,
     unique_name,
 )
-
 from safespace.clock import FrozenClock
 from safespace.db.base import Base
+from safespace.passwords import hash_token
 
 SIGNUP = "/api/v1/auth/signup"
 LOGIN = "/api/v1/auth/login"
@@ -170,6 +173,7 @@ async def test_login_ignores_the_case_of_the_name(client: httpx.AsyncClient) -> 
     assert r.json()["user"]["id"] == account.id
 
 
+@pytest.mark.real_argon2
 async def test_unknown_name_and_wrong_password_look_the_same(client: httpx.AsyncClient) -> None:
     account = await signup(client)
     wrong = await client.post(LOGIN, json={"username": account.username, "password": "nope" * 3})
@@ -350,24 +354,41 @@ async def test_password_change_ends_the_other_sessions(client: httpx.AsyncClient
     assert_error(r, 401)
 
 
-async def test_cookie_writes_need_the_csrf_token(client: httpx.AsyncClient) -> None:
-    """A session cookie alone can't change anything: a write also needs the CSRF header."""
+async def test_cookie_writes_need_the_csrf_token(server, client: httpx.AsyncClient) -> None:
+    """A session cookie alone can't change anything: a write also needs the session's CSRF
+    token (which only our pages can read) and must come from our own origin."""
     account = await signup(client)
-    cookies = {"ss_session": account.token}
-    r = await client.get(ME, cookies=cookies)
-    assert r.status_code == 200  # the cookie does sign the person in
-    r = await client.post("/api/v1/auth/logout", cookies=cookies)
-    assert_error(r, 403, "csrf")
-    r = await client.post(
-        "/api/v1/auth/logout", cookies=cookies, headers={"x-csrf-token": "guessed"}
+    csrf = await db_scalar(
+        server,
+        "SELECT csrf_token FROM auth_sessions WHERE token_hash = :h",
+        h=hash_token(account.token),
     )
-    assert_error(r, 403, "csrf")
-    assert await me_status(client, account.token) == 200
+    async with make_client(server.url) as browser:
+        browser.cookies.set("ss_session", account.token)
+        r = await browser.get(ME)
+        assert r.status_code == 200  # the cookie does sign the person in
+        r = await browser.post("/api/v1/auth/logout")
+        assert_error(r, 403, "csrf")
+        r = await browser.post("/api/v1/auth/logout", headers={"x-csrf-token": "guessed"})
+        assert_error(r, 403, "csrf")
+        r = await browser.post(
+            "/api/v1/auth/logout",
+            headers={"x-csrf-token": csrf, "origin": "https://evil.example"},
+        )
+        assert_error(r, 403, "csrf")
+        assert await me_status(client, account.token) == 200
+
+        r = await browser.post(
+            "/api/v1/auth/logout", headers={"x-csrf-token": csrf, "origin": server.url}
+        )
+        assert r.status_code == 204
+    assert await me_status(client, account.token) == 401
 
 
 # --------------------------------------------------------------------------- storage
 
 
+@pytest.mark.real_argon2
 async def test_password_is_stored_as_argon2id(server, client: httpx.AsyncClient) -> None:
     account = await signup(client)
     stored = await db_scalar(
@@ -375,6 +396,9 @@ async def test_password_is_stored_as_argon2id(server, client: httpx.AsyncClient)
     )
     assert stored.startswith("$argon2id$")
     assert PASSWORD not in stored
+    # with argon2's recommended cost, not something weaker
+    assert not PasswordHasher().check_needs_rehash(stored)
+    assert PasswordHasher().verify(stored, PASSWORD)
 
 
 async def test_secrets_are_stored_only_hashed(server, client: httpx.AsyncClient) -> None:

@@ -29,7 +29,7 @@ from safespace.settings import Settings
 from safespace.web import ws
 from safespace.web.api import admin, auth, groups, rooms
 from safespace.web.pages import routes as pages
-from safespace.web.security import SecurityHeaders
+from safespace.web.security import RejectNulInUrl, SecurityHeaders
 
 log = logging.getLogger(__name__)
 TRENDING_EVERY = 300.0
@@ -115,6 +115,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     app.add_middleware(GZipMiddleware, minimum_size=500)
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
+    app.add_middleware(RejectNulInUrl)
     return app
 
 

@@ -10,11 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from safespace.actions import audit
 from safespace.actions.base import Tx, transaction
+from safespace.db.base import MAX_INT
 from safespace.db.models import AuthSession, RecoveryCode, User
 from safespace.db.models.accounts import ROLES
 from safespace.errors import AppError, invalid, not_found
 from safespace.events.types import SessionsEnded
 from safespace.passwords import (
+    USERNAME_RE,
     check_password,
     check_username,
     hash_code,
@@ -96,8 +98,10 @@ async def sign_up(
 async def log_in(svc: Services, username: str, password: str, *, kind: str = "api") -> SignedIn:
     if not isinstance(username, str) or not isinstance(password, str):
         raise _bad_credentials()
-    async with svc.db.read() as session:
-        user = await session.scalar(select(User).where(User.username_key == username.lower()))
+    user = None
+    if USERNAME_RE.fullmatch(username):  # no account has any other name (nor a NUL in it)
+        async with svc.db.read() as session:
+            user = await session.scalar(select(User).where(User.username_key == username.lower()))
     # Verify even for an unknown name so the answer takes the same time either way.
     ok = await verify_password(user.password_hash if user else None, password[:1024])
     if user is None or not ok:
@@ -134,7 +138,11 @@ async def recover(
         "invalid_recovery", "That name and recovery code don't match, or the code was used.", 401
     )
     async with transaction(svc) as tx:
-        user = await tx.session.scalar(select(User).where(User.username_key == username.lower()))
+        user = None
+        if USERNAME_RE.fullmatch(username):
+            user = await tx.session.scalar(
+                select(User).where(User.username_key == username.lower())
+            )
         row = None
         if user is not None:
             row = await tx.session.scalar(
@@ -182,6 +190,8 @@ async def new_recovery_codes(svc: Services, user_id: int) -> list[str]:
 
 async def end_session(svc: Services, user_id: int, session_id: int) -> None:
     """End one of the user's own sessions (logout is ending the current one)."""
+    if not 0 < session_id <= MAX_INT:
+        raise not_found("That session")
     async with transaction(svc) as tx:
         result = await tx.session.execute(
             delete(AuthSession).where(AuthSession.id == session_id, AuthSession.user_id == user_id)

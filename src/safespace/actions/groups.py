@@ -56,7 +56,7 @@ def clean_rules(rules: object) -> list[str]:
     out = []
     for rule in rules:
         text = rule.strip() if isinstance(rule, str) else ""
-        if not text or len(text) > MAX_RULE_LEN:
+        if not text or len(text) > MAX_RULE_LEN or "\x00" in text:
             raise invalid(f"Each ground rule is 1 to {MAX_RULE_LEN} characters.", field="rules")
         out.append(text)
     return out
@@ -66,6 +66,8 @@ def _check_text(value: object, field: str, label: str, lo: int, hi: int) -> str:
     text = value.strip() if isinstance(value, str) else ""
     if not lo <= len(text) <= hi:
         raise invalid(f"{label} must be {lo} to {hi} characters.", field=field)
+    if "\x00" in text:  # no database text column can hold a NUL
+        raise invalid(f"{label} can't contain NUL characters.", field=field)
     return text
 
 

@@ -29,6 +29,8 @@ class Posted:
 def check_body(body: object) -> str:
     if not isinstance(body, str) or not body.strip():
         raise invalid("Write something before sending.", field="body")
+    if "\x00" in body:  # no database text column can hold a NUL
+        raise invalid("A message can't contain NUL characters.", field="body")
     if len(body) > MAX_BODY:
         raise AppError(
             "too_long",
@@ -41,7 +43,11 @@ def check_body(body: object) -> str:
 
 
 def check_client_id(client_id: object) -> str:
-    if not isinstance(client_id, str) or not 1 <= len(client_id) <= MAX_CLIENT_ID:
+    if (
+        not isinstance(client_id, str)
+        or not 1 <= len(client_id) <= MAX_CLIENT_ID
+        or "\x00" in client_id
+    ):
         raise invalid("client_id must be 1 to 64 characters.", field="client_id")
     return client_id
 

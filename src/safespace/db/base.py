@@ -19,6 +19,11 @@ NAMING = {
 }
 
 
+# The largest value an Integer column holds (PostgreSQL int4). Ids and seqs from outside are
+# checked against it, so a huge number is "not found" rather than a database error.
+MAX_INT = 2**31 - 1
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores naive UTC (SQLite keeps no zone) and always hands back aware UTC datetimes."""
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from safespace.db.base import MAX_INT
 from safespace.db.models import Message
 from safespace.queries.rooms import RoomAccess
 
@@ -40,6 +41,9 @@ async def history(
     """Messages ascending by seq: after a seq (catching up), before one (scrolling back),
     or the latest page."""
     limit = max(1, min(limit, MAX_PAGE))
+    # No seq is larger than an Integer column holds; clamp so the query never overflows it.
+    after = None if after is None else min(after, MAX_INT)
+    before = None if before is None else min(before, MAX_INT)
     q = select(Message).where(Message.room_id == access.room_id)
     if after is not None:
         q = q.where(Message.seq > after).order_by(Message.seq.asc()).limit(limit)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from safespace.db.base import MAX_INT
 from safespace.db.models import Group, Membership, Room, User
 from safespace.errors import AppError
 
@@ -39,7 +40,7 @@ def no_room() -> AppError:
 
 
 async def access_room_as_member(session: AsyncSession, user: User, room_id: object) -> RoomAccess:
-    if not isinstance(room_id, int) or isinstance(room_id, bool):
+    if not isinstance(room_id, int) or isinstance(room_id, bool) or not 0 < room_id <= MAX_INT:
         raise no_room()
     row = (
         await session.execute(

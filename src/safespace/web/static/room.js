@@ -254,8 +254,10 @@ textarea.addEventListener("keydown", (event) => {
 
 earlierBtn.addEventListener("click", loadEarlier);
 if ("IntersectionObserver" in window) {
+  // Only when the log overflows, so the button came into view because the reader scrolled up
+  // (to the very top too: Home, a fling, a wheel notch all land on scrollTop 0).
   new IntersectionObserver((entries) => {
-    if (entries.some((e) => e.isIntersecting) && !earlierBtn.hidden && !earlierBtn.disabled && log.scrollTop > 0) loadEarlier();
+    if (entries.some((e) => e.isIntersecting) && !earlierBtn.hidden && !earlierBtn.disabled && log.scrollHeight > log.clientHeight) loadEarlier();
   }, { root: log }).observe(earlierBtn);
 }
 
