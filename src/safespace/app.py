@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     settings = settings or Settings.from_env()
     logs.install()
     db = Database(settings)
-    broker = make_broker(settings.redis_url)
+    broker = make_broker(settings.redis_url, settings.resolved_database_url)
     hub = Hub()
     svc = Services(settings=settings, db=db, broker=broker, clock=clock or Clock())
 

@@ -23,7 +23,7 @@ from safespace.settings import Settings
 async def _with_services(work: Callable[[Services], Awaitable[Any]]) -> Any:
     settings = Settings.from_env()
     db = Database(settings)
-    broker = make_broker(settings.redis_url)
+    broker = make_broker(settings.redis_url, settings.resolved_database_url)
     try:
         await upgrade(db.write_engine)  # every command works on an empty or older database
         await broker.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -52,11 +53,10 @@ class RedisBroker:
     clients fill any gap from the database by seq when they resume.
     """
 
-    CHANNEL = "safespace:events"
-
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, channel: str) -> None:
         import redis.asyncio as redis
 
+        self.channel = channel
         self._redis = redis.Redis.from_url(url)
         self._handlers: list[Handler] = []
         self._task: asyncio.Task[None] | None = None
@@ -79,7 +79,7 @@ class RedisBroker:
 
     async def publish(self, event: dict[str, Any]) -> None:
         try:
-            await self._redis.publish(self.CHANNEL, orjson.dumps(event))
+            await self._redis.publish(self.channel, orjson.dumps(event))
         except Exception:
             # The write is committed; receivers catch up from the database on resume.
             log.warning("could not publish an event to Redis; clients will catch up on resume")
@@ -88,7 +88,7 @@ class RedisBroker:
         while True:
             try:
                 pubsub = self._redis.pubsub()
-                await pubsub.subscribe(self.CHANNEL)
+                await pubsub.subscribe(self.channel)
                 self._ready.set()
                 async for item in pubsub.listen():
                     if item.get("type") != "message":
@@ -106,5 +106,12 @@ class RedisBroker:
                 await asyncio.sleep(1)
 
 
-def make_broker(redis_url: str) -> Broker:
-    return RedisBroker(redis_url) if redis_url else MemoryBroker()
+def channel_for(database_url: str) -> str:
+    """Pub/sub ignores Redis database numbers: name the channel after the deployment's
+    database, so two deployments sharing a Redis server never see each other's events."""
+    digest = hashlib.sha256(database_url.encode()).hexdigest()[:16]
+    return f"safespace:{digest}:events"
+
+
+def make_broker(redis_url: str, database_url: str) -> Broker:
+    return RedisBroker(redis_url, channel_for(database_url)) if redis_url else MemoryBroker()
