@@ -16,23 +16,20 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
-from safespace import logs
-from safespace.actions.trending import refresh_trending
+from safespace import logs, services
+from safespace.actions.jobs import run_due_jobs
 from safespace.clock import Clock
-from safespace.db.engine import Database
-from safespace.db.migrate import upgrade
 from safespace.errors import AppError
-from safespace.events.broker import make_broker
 from safespace.events.hub import Hub
-from safespace.services import Services
+from safespace.services import Services, build_services
 from safespace.settings import Settings
 from safespace.web import ws
-from safespace.web.api import admin, auth, groups, rooms
+from safespace.web.api import admin, auth, groups, me, rooms
 from safespace.web.pages import routes as pages
 from safespace.web.security import RejectNulInUrl, SecurityHeaders
 
 log = logging.getLogger(__name__)
-TRENDING_EVERY = 300.0
+JOB_TICK = 30.0
 
 
 def _json_error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
@@ -48,16 +45,14 @@ def _wants_html(request: Request) -> bool:
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     logs.install()
-    db = Database(settings)
-    broker = make_broker(settings.redis_url, settings.resolved_database_url)
+    svc = build_services(settings, clock)
+    db = svc.db
     hub = Hub()
-    svc = Services(settings=settings, db=db, broker=broker, clock=clock or Clock())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await upgrade(db.write_engine)
-        broker.subscribe(hub.handle)
-        await broker.start()
+        svc.broker.subscribe(hub.handle)
+        await services.start(svc)
         task = asyncio.create_task(_periodic(svc))
         try:
             yield
@@ -65,8 +60,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            await broker.stop()
-            await db.dispose()
+            await services.stop(svc)
 
     app = FastAPI(
         title="SafeSpace",
@@ -109,7 +103,15 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             await session.execute(text("SELECT 1"))
         return {"status": "ok"}
 
-    for router in (auth.router, groups.router, rooms.router, admin.router, ws.router, pages.router):
+    for router in (
+        auth.router,
+        groups.router,
+        rooms.router,
+        me.router,
+        admin.router,
+        ws.router,
+        pages.router,
+    ):
         app.include_router(router)
     pages.mount_static(app)
 
@@ -121,8 +123,5 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
 async def _periodic(svc: Services) -> None:
     while True:
-        try:
-            await refresh_trending(svc)
-        except Exception:
-            log.exception("refreshing trending groups failed")
-        await asyncio.sleep(TRENDING_EVERY)
+        await run_due_jobs(svc)
+        await asyncio.sleep(JOB_TICK)

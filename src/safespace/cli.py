@@ -8,29 +8,22 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from safespace import services
 from safespace.actions import accounts
 from safespace.actions.demo import load_demo
 from safespace.actions.trending import refresh_trending
-from safespace.clock import Clock
-from safespace.db.engine import Database
-from safespace.db.migrate import upgrade
 from safespace.errors import AppError
-from safespace.events.broker import make_broker
-from safespace.services import Services
+from safespace.services import Services, build_services
 from safespace.settings import Settings
 
 
 async def _with_services(work: Callable[[Services], Awaitable[Any]]) -> Any:
-    settings = Settings.from_env()
-    db = Database(settings)
-    broker = make_broker(settings.redis_url, settings.resolved_database_url)
+    svc = build_services(Settings.from_env())
     try:
-        await upgrade(db.write_engine)  # every command works on an empty or older database
-        await broker.start()
-        return await work(Services(settings=settings, db=db, broker=broker, clock=Clock()))
+        await services.start(svc)  # every command works on an empty or older database
+        return await work(svc)
     finally:
-        await broker.stop()
-        await db.dispose()
+        await services.stop(svc)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -118,6 +111,26 @@ def cmd_demo(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_rotate(_: argparse.Namespace) -> int:
+    async def work(svc: Services) -> int:
+        ring = svc.keys.keyring
+        if ring.path is None:
+            # From the environment: the operator put the new key first in
+            # SAFESPACE_MASTER_KEY (old ones after it); re-wrap everything under it.
+            return await svc.keys.rotate(ring)
+        # 1. The file holds the new key and the old: running processes can read both.
+        both = ring.with_new_current()
+        both.save()
+        count = await svc.keys.rotate(both)
+        # 2. Every group key is wrapped by the new one now: forget the old.
+        both.only_current().save()
+        return count
+
+    count = asyncio.run(_with_services(work))
+    print(f"Re-wrapped {count} group keys under a new master key.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="safespace", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -152,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
     role.set_defaults(func=cmd_users_role)
 
     sub.add_parser("demo", help="load demo groups (idempotent)").set_defaults(func=cmd_demo)
+
+    keys = sub.add_parser("keys", help="encryption keys").add_subparsers(
+        dest="keys_command", required=True
+    )
+    keys.add_parser("rotate", help="re-wrap every group key under a new master key").set_defaults(
+        func=cmd_keys_rotate
+    )
     return parser
 
 

@@ -6,7 +6,10 @@ from dataclasses import dataclass
 
 from safespace.clock import Clock
 from safespace.db.engine import Database
-from safespace.events.broker import Broker
+from safespace.db.migrate import upgrade
+from safespace.events.broker import Broker, make_broker
+from safespace.privacy.keys import Keyring
+from safespace.privacy.keystore import KeyStore
 from safespace.settings import Settings
 
 
@@ -16,3 +19,29 @@ class Services:
     db: Database
     broker: Broker
     clock: Clock
+    keys: KeyStore
+
+
+def build_services(settings: Settings, clock: Clock | None = None) -> Services:
+    db = Database(settings)
+    keyring = Keyring.load_or_create(settings.data_dir, settings.master_key)
+    return Services(
+        settings=settings,
+        db=db,
+        broker=make_broker(settings.redis_url, settings.resolved_database_url),
+        clock=clock or Clock(),
+        keys=KeyStore(settings.resolved_keys_database_url, keyring),
+    )
+
+
+async def start(svc: Services) -> None:
+    """Migrate, open the key store and connect the broker (subscribe handlers first)."""
+    await upgrade(svc.db.write_engine)
+    await svc.keys.setup()
+    await svc.broker.start()
+
+
+async def stop(svc: Services) -> None:
+    await svc.broker.stop()
+    await svc.keys.dispose()
+    await svc.db.dispose()

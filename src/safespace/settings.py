@@ -13,6 +13,12 @@ def _bool(value: str | None, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _async_url(url: str) -> str:
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    return url
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
@@ -26,15 +32,28 @@ class Settings:
     session_absolute_days: int = 30
     trusted_hosts: tuple[str, ...] = field(default_factory=tuple)
     dev: bool = True
+    # Master key(s) from the environment ("kid:base64url-key,..."); empty: a key file in
+    # data_dir, created on first run.
+    master_key: str = field(default="", repr=False)
+    # Where group keys live. Empty: keys.db beside the SQLite file, or (on PostgreSQL) the
+    # main database, which weakens crypto-shredding against backups (docs/privacy.md).
+    keys_database_url: str = ""
+    default_retention_days: int = 90  # 0 means forever
+    max_retention_days: int = 0  # 0 means no maximum
 
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
-            url = self.database_url
-            if url.startswith("postgresql://") or url.startswith("postgres://"):
-                url = "postgresql+asyncpg://" + url.split("://", 1)[1]
-            return url
+            return _async_url(self.database_url)
         return f"sqlite+aiosqlite:///{(self.data_dir / 'safespace.db').resolve()}"
+
+    @property
+    def resolved_keys_database_url(self) -> str:
+        if self.keys_database_url:
+            return _async_url(self.keys_database_url)
+        if self.is_sqlite:
+            return f"sqlite+aiosqlite:///{(self.data_dir / 'keys.db').resolve()}"
+        return self.resolved_database_url
 
     @property
     def is_sqlite(self) -> bool:
@@ -52,6 +71,10 @@ class Settings:
             "session_idle_minutes": int(e.get("SAFESPACE_SESSION_IDLE_MINUTES", 60 * 24 * 7)),
             "session_absolute_days": int(e.get("SAFESPACE_SESSION_ABSOLUTE_DAYS", 30)),
             "dev": _bool(e.get("SAFESPACE_DEV"), True),
+            "master_key": e.get("SAFESPACE_MASTER_KEY", ""),
+            "keys_database_url": e.get("SAFESPACE_KEYS_DATABASE_URL", ""),
+            "default_retention_days": int(e.get("SAFESPACE_DEFAULT_RETENTION_DAYS", 90)),
+            "max_retention_days": int(e.get("SAFESPACE_MAX_RETENTION_DAYS", 0)),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -124,7 +124,7 @@ async def create_group(
     return GroupCreated(group=group, room=room, rules=rules)
 
 
-async def _group_for_update(tx: Tx, slug: str) -> Group:
+async def group_for_update(tx: Tx, slug: str) -> Group:
     group = await tx.session.scalar(select(Group).where(Group.slug == slug))
     if group is None:
         raise not_found("That group")
@@ -137,7 +137,7 @@ async def _membership(tx: Tx, group_id: int, user_id: int) -> Membership | None:
     )
 
 
-async def _is_facilitator(tx: Tx, actor: User, group_id: int) -> bool:
+async def is_facilitator(tx: Tx, actor: User, group_id: int) -> bool:
     if actor.role == "admin":
         return True
     m = await _membership(tx, group_id, actor.id)
@@ -156,8 +156,8 @@ async def update_rules(svc: Services, actor: User, slug: str, rules: object) -> 
     """Publish a new version of a group's rules; members accept it before posting again."""
     new_rules = clean_rules(rules)
     async with transaction(svc) as tx:
-        group = await _group_for_update(tx, slug)
-        if not await _is_facilitator(tx, actor, group.id):
+        group = await group_for_update(tx, slug)
+        if not await is_facilitator(tx, actor, group.id):
             raise forbidden("Only this group's facilitators can change its ground rules.")
         group.rules_version += 1
         tx.session.add(
@@ -208,7 +208,7 @@ async def join_group(
 ) -> Membership:
     chosen = check_alias(alias) if alias not in (None, "") else None
     async with transaction(svc) as tx:
-        group = await _group_for_update(tx, slug)
+        group = await group_for_update(tx, slug)
         if not isinstance(accept_rules_version, int) or accept_rules_version != group.rules_version:
             raise _rules_not_accepted(group.rules_version)
         existing = await _membership(tx, group.id, actor.id)
@@ -245,7 +245,7 @@ async def _free_variant(tx: Tx, group_id: int, base: str) -> str:
 
 async def accept_rules(svc: Services, actor: User, slug: str, version: object) -> Membership:
     async with transaction(svc) as tx:
-        group = await _group_for_update(tx, slug)
+        group = await group_for_update(tx, slug)
         m = await _membership(tx, group.id, actor.id)
         if m is None:
             raise AppError("not_member", "Join this group first.", 403)
@@ -258,7 +258,7 @@ async def accept_rules(svc: Services, actor: User, slug: str, version: object) -
 async def set_alias(svc: Services, actor: User, slug: str, alias: object) -> Membership:
     name = check_alias(alias)
     async with transaction(svc) as tx:
-        group = await _group_for_update(tx, slug)
+        group = await group_for_update(tx, slug)
         m = await _membership(tx, group.id, actor.id)
         if m is None:
             raise AppError("not_member", "Join this group first.", 403)
@@ -270,7 +270,7 @@ async def set_alias(svc: Services, actor: User, slug: str, alias: object) -> Mem
 
 async def leave_group(svc: Services, actor: User, slug: str) -> None:
     async with transaction(svc) as tx:
-        group = await _group_for_update(tx, slug)
+        group = await group_for_update(tx, slug)
         m = await _membership(tx, group.id, actor.id)
         if m is None:
             raise AppError("not_member", "You're not a member of this group.", 404)

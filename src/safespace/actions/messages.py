@@ -12,7 +12,8 @@ from safespace.actions.base import Tx, transaction
 from safespace.db.models import Message, Room, User
 from safespace.errors import AppError, invalid
 from safespace.events.types import MessagePosted
-from safespace.queries.messages import message_dict
+from safespace.privacy.keystore import message_context
+from safespace.queries.messages import message_dict, readable
 from safespace.queries.rooms import access_room_as_member
 from safespace.services import Services
 
@@ -75,17 +76,18 @@ async def post_message(
     except IntegrityError:
         # A concurrent retry of the same client_id won the race: answer with its message.
         async with svc.db.read() as session:
-            first = await _existing(session, room_id, actor.id, client_id)  # type: ignore[arg-type]
+            access = await access_room_as_member(session, actor, room_id)
+            first = await _existing(session, access.room_id, actor.id, client_id)
         if first is None:
             raise
-        return Posted(message_dict(first), duplicate=True)
+        return Posted((await readable(svc.keys, access.group_id, [first]))[0], duplicate=True)
 
 
 async def _post(tx: Tx, actor: User, room_id: object, client_id: str, body: str) -> Posted:
     access = await access_room_as_member(tx.session, actor, room_id)
     first = await _existing(tx.session, access.room_id, actor.id, client_id)
     if first is not None:
-        return Posted(message_dict(first), duplicate=True)
+        return Posted((await readable(tx.svc.keys, access.group_id, [first]))[0], duplicate=True)
     if not access.rules_current:
         raise AppError(
             "rules_not_accepted",
@@ -106,12 +108,14 @@ async def _post(tx: Tx, actor: User, room_id: object, client_id: str, body: str)
         author_id=actor.id,
         author_alias=access.alias,
         client_id=client_id,
-        body=body,
+        body=await tx.svc.keys.seal_text(
+            access.group_id, body, message_context(access.room_id, seq)
+        ),
         created_at=tx.svc.clock.now(),
     )
     tx.session.add(msg)
     await tx.session.flush()
-    data = message_dict(msg)
+    data = message_dict(msg, body)
     tx.on_commit(
         MessagePosted(room_id=access.room_id, author_id=actor.id, client_id=client_id, message=data)
     )

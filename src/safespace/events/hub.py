@@ -89,7 +89,12 @@ class Connection:
         if last is not None and seq <= last:
             return  # already delivered (replay or duplicate)
         if last is not None and seq > last + 1:
-            for missing in await self._fetch_gap(room_id, last, seq - 1):
+            try:
+                gap = await self._fetch_gap(room_id, last, seq - 1)
+            except Exception:  # e.g. removed from the room meanwhile: deliver what we have
+                log.warning("could not fill a gap in a room's messages")
+                gap = []
+            for missing in gap:
                 await self._send_text(encode({"type": "message", "message": missing}))
         await self._send_text(text)
         self.rooms[room_id] = seq

@@ -94,6 +94,7 @@ async def group_detail(session: AsyncSession, slug: str) -> dict[str, Any]:
         "rules": list(rules or []),
         "rules_version": group.rules_version,
         "member_count": int(count or 0),
+        "retention_days": group.retention_days,  # None: the operator's default
     }
 
 

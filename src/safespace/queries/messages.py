@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from safespace.db.base import MAX_INT
 from safespace.db.models import Message
+from safespace.privacy.keystore import KeyStore, message_context
 from safespace.queries.rooms import RoomAccess
 
 MAX_PAGE = 200
@@ -19,19 +20,34 @@ def iso(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def message_dict(m: Message) -> dict[str, Any]:
-    return {
+def message_dict(m: Message, body: str) -> dict[str, Any]:
+    data: dict[str, Any] = {
         "id": m.id,
         "room_id": m.room_id,
         "seq": m.seq,
         "author": {"alias": m.author_alias},
-        "body": m.body,
+        "body": body,
         "created_at": iso(m.created_at),
     }
+    if m.deleted_at is not None:
+        data["deleted"] = True
+    return data
+
+
+async def readable(keys: KeyStore, group_id: int, rows: list[Message]) -> list[dict[str, Any]]:
+    """Decrypt rows for someone whose access to the group was already checked."""
+    out = []
+    for m in rows:
+        body = ""
+        if m.body is not None:
+            body = await keys.open_text(group_id, m.body, message_context(m.room_id, m.seq))
+        out.append(message_dict(m, body))
+    return out
 
 
 async def history(
     session: AsyncSession,
+    keys: KeyStore,
     access: RoomAccess,
     *,
     after: int | None = None,
@@ -54,7 +70,7 @@ async def history(
         q = q.order_by(Message.seq.desc()).limit(limit)
         rows = list((await session.scalars(q)).all())
         rows.reverse()
-    return [message_dict(m) for m in rows]
+    return await readable(keys, access.group_id, rows)
 
 
 async def between(session: AsyncSession, room_id: int, after: int, upto: int) -> list[Message]:

@@ -18,7 +18,7 @@ from safespace.actions.messages import post_message
 from safespace.errors import AppError
 from safespace.events.hub import Connection, encode
 from safespace.queries.accounts import Principal
-from safespace.queries.messages import between, history, message_dict
+from safespace.queries.messages import between, history, readable
 from safespace.queries.rooms import access_room_as_member, member_room_ids
 from safespace.services import Services
 from safespace.web.deps import resolve_principal, same_origin
@@ -104,12 +104,14 @@ async def _serve(ws: WebSocket, svc: Services, principal: Principal, hello: dict
 
     async def fetch_gap(room_id: int, after: int, upto: int) -> list[dict[str, Any]]:
         async with svc.db.read() as session:
-            return [message_dict(m) for m in await between(session, room_id, after, upto)]
+            access = await access_room_as_member(session, user, room_id)
+            rows = await between(session, room_id, after, upto)
+        return await readable(svc.keys, access.group_id, rows)
 
     async def fetch_after(room_id: int, after: int, limit: int) -> list[dict[str, Any]]:
         async with svc.db.read() as session:
             access = await access_room_as_member(session, user, room_id)
-            return await history(session, access, after=after, limit=limit)
+            return await history(session, svc.keys, access, after=after, limit=limit)
 
     conn = Connection(ws.send_text, ws.close, user.id, principal.session.id, fetch_gap)
     async with svc.db.read() as session:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from safespace.db.base import Base, UTCDateTime
@@ -22,8 +22,11 @@ class Message(Base):
     # The alias the author had in this group when writing; kept so history reads the same.
     author_alias: Mapped[str] = mapped_column(String(32))
     client_id: Mapped[str] = mapped_column(String(64))
-    body: Mapped[str] = mapped_column(Text)
+    # AES-GCM under the group's key (safespace.privacy). None once the message is deleted:
+    # the row stays as a tombstone so the room's seq stays gap-free.
+    body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (
         UniqueConstraint("room_id", "seq"),

@@ -7,9 +7,10 @@ from typing import Any, Literal
 from fastapi import APIRouter
 
 from safespace.actions import groups as actions
+from safespace.actions import privacy
 from safespace.db.models import Membership
 from safespace.queries import groups as queries
-from safespace.web.api.schemas import AcceptRules, Alias, Join, NewGroup, Rules
+from safespace.web.api.schemas import AcceptRules, Alias, Join, NewGroup, Retention, Rules
 from safespace.web.deps import CurrentUser, Svc
 
 router = APIRouter(prefix="/api/v1", tags=["groups"])
@@ -70,6 +71,17 @@ async def set_alias(slug: str, body: Alias, user: CurrentUser, svc: Svc) -> dict
 @router.post("/groups/{slug}/leave", status_code=204)
 async def leave(slug: str, user: CurrentUser, svc: Svc) -> None:
     await actions.leave_group(svc, user, slug)
+
+
+@router.put("/groups/{slug}/retention")
+async def set_retention(slug: str, body: Retention, user: CurrentUser, svc: Svc) -> dict[str, Any]:
+    days = await privacy.set_retention(svc, user, slug, body.retention_days)
+    return {"retention_days": days}
+
+
+@router.delete("/groups/{slug}", status_code=204)
+async def delete_group(slug: str, user: CurrentUser, svc: Svc) -> None:
+    await privacy.delete_group(svc, user, slug)
 
 
 @router.get("/me/groups")

@@ -28,7 +28,11 @@ async def list_messages(
 ) -> dict[str, Any]:
     async with svc.db.read() as session:
         access = await access_room_as_member(session, user, room_id)
-        return {"messages": await history(session, access, after=after, before=before, limit=limit)}
+        return {
+            "messages": await history(
+                session, svc.keys, access, after=after, before=before, limit=limit
+            )
+        }
 
 
 @router.post("/{room_id}/messages", status_code=201)

@@ -55,3 +55,11 @@ class NewMessage(Body):
 
 class Role(Body):
     role: str
+
+
+class Erase(Body):
+    password: str
+
+
+class Retention(Body):
+    retention_days: int

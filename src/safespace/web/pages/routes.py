@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -12,13 +13,15 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from safespace import content
-from safespace.actions import accounts
+from safespace.actions import accounts, privacy
 from safespace.actions import groups as group_actions
 from safespace.actions.messages import post_message
+from safespace.actions.privacy import erase_account
 from safespace.errors import AppError
 from safespace.queries import groups as group_queries
 from safespace.queries.accounts import Principal, sessions_of
 from safespace.queries.messages import history
+from safespace.queries.privacy import export_account
 from safespace.queries.rooms import access_room_as_member
 from safespace.web.deps import (
     CSRF_COOKIE,
@@ -545,7 +548,7 @@ async def room(request: Request, slug: str) -> Response:
         if m is None:
             return _redirect(f"/g/{slug}#join")
         access = await access_room_as_member(session, me.user, group["room_id"])
-        messages = await history(session, access, limit=50)
+        messages = await history(session, svc.keys, access, limit=50)
     return render(
         request,
         "room.html",
@@ -617,3 +620,84 @@ async def admin_role(request: Request) -> Response:
             title="Administration · SafeSpace",
         )
     return _redirect(f"/admin?notice={quote(user.username + ' is now ' + user.role)}")
+
+
+# ---------------------------------------------------------------- privacy
+
+
+@router.get("/settings/export")
+async def export_page(request: Request) -> Response:
+    """Download everything we hold about you (a GET: it changes nothing)."""
+    me = await _me(request)
+    if me is None:
+        return _login_redirect(request)
+    data = await export_account(services(request), me.user)
+    return Response(
+        json.dumps(data, indent=2, ensure_ascii=False),
+        media_type="application/json",
+        headers={
+            "content-disposition": f'attachment; filename="safespace-{me.user.username}.json"'
+        },
+    )
+
+
+@router.post("/settings/erase", response_class=HTMLResponse)
+async def erase_page(request: Request) -> Response:
+    me = await _me(request)
+    if me is None:
+        return _login_redirect(request)
+    form = await _form(request)
+    svc = services(request)
+    try:
+        if form.get("confirm") != "yes":
+            raise AppError("confirm", "Please tick the box to confirm.", 422)
+        await erase_account(svc, me.user, form.get("password", ""))
+    except AppError as err:
+        async with svc.db.read() as session:
+            sessions = await sessions_of(session, me.user.id)
+            mine = await group_queries.my_groups(session, me.user)
+        return render(
+            request,
+            "settings.html",
+            status=err.status,
+            sessions=sessions,
+            current=me.session.id,
+            mine=mine,
+            erase_error=err.message,
+            title="Your settings · SafeSpace",
+        )
+    request.state.principal = None
+    response = render(request, "erased.html", title="Your account is deleted")
+    response.delete_cookie(cookie_name(svc, SESSION_COOKIE), path="/")
+    return response
+
+
+@router.post("/g/{slug}/retention")
+async def retention(request: Request, slug: str) -> Response:
+    me = await _me(request)
+    if me is None:
+        return _login_redirect(request)
+    form = await _form(request)
+    try:
+        await privacy.set_retention(
+            services(request), me.user, slug, int(form.get("retention_days", "-1"))
+        )
+    except ValueError:
+        return _redirect(f"/g/{slug}?error=invalid#manage")
+    except AppError as err:
+        if err.status == 403:
+            raise
+        return _redirect(f"/g/{slug}?error=retention#manage")
+    return _redirect(f"/g/{slug}?saved=retention#manage")
+
+
+@router.post("/g/{slug}/delete")
+async def delete_group(request: Request, slug: str) -> Response:
+    me = await _me(request)
+    if me is None:
+        return _login_redirect(request)
+    form = await _form(request)
+    if form.get("confirm") != "yes":
+        return _redirect(f"/g/{slug}?error=confirm#manage")
+    await privacy.delete_group(services(request), me.user, slug)
+    return _redirect("/groups")

@@ -70,9 +70,19 @@ function buildItem(alias, body, iso) {
   return li;
 }
 
+function deletedItem() {
+  const li = document.createElement("li");
+  li.className = "msg";
+  const text = document.createElement("p");
+  text.className = "body gone";
+  text.textContent = "Message deleted";
+  li.append(text);
+  return li;
+}
+
 function insertConfirmed(message, own) {
   if (document.getElementById(`m-${message.seq}`)) return false;
-  const li = buildItem(message.author.alias, message.body, message.created_at);
+  const li = message.deleted ? deletedItem() : buildItem(message.author.alias, message.body, message.created_at);
   li.id = `m-${message.seq}`;
   li.dataset.seq = String(message.seq);
   if (own) li.classList.add("own");

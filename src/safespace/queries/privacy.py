@@ -1,0 +1,83 @@
+"""Everything SafeSpace holds about one person, for them to download."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import select
+
+from safespace.db.models import AuthSession, Group, Membership, Message, RecoveryCode, Room, User
+from safespace.queries.messages import iso, readable
+from safespace.services import Services
+
+FORMAT = "safespace-export/1"
+
+
+async def export_account(svc: Services, user: User) -> dict[str, Any]:
+    async with svc.db.read() as session:
+        fresh = await session.get(User, user.id)
+        assert fresh is not None
+        memberships = (
+            await session.execute(
+                select(Membership, Group)
+                .join(Group, Group.id == Membership.group_id)
+                .where(Membership.user_id == user.id)
+                .order_by(Group.name)
+            )
+        ).all()
+        sessions = (
+            await session.scalars(select(AuthSession).where(AuthSession.user_id == user.id))
+        ).all()
+        codes = (
+            await session.scalars(select(RecoveryCode).where(RecoveryCode.user_id == user.id))
+        ).all()
+        rows = (
+            await session.execute(
+                select(Message, Room.group_id)
+                .join(Room, Room.id == Message.room_id)
+                .where(Message.author_id == user.id)
+                .order_by(Message.room_id, Message.seq)
+            )
+        ).all()
+        group_names = dict((await session.execute(select(Group.id, Group.slug))).all())
+    by_group: dict[int, list[Message]] = defaultdict(list)
+    for message, group_id in rows:
+        by_group[group_id].append(message)
+    messages = []
+    for group_id, items in by_group.items():
+        for item in await readable(svc.keys, group_id, items):
+            messages.append({"group": group_names.get(group_id), **item})
+    return {
+        "format": FORMAT,
+        "exported_at": iso(svc.clock.now()),
+        "account": {
+            "id": fresh.id,
+            "username": fresh.username,
+            "role": fresh.role,
+            "created_at": iso(fresh.created_at),
+        },
+        "memberships": [
+            {
+                "group": g.slug,
+                "group_name": g.name,
+                "alias": m.alias,
+                "role": m.role,
+                "accepted_rules_version": m.accepted_rules_version,
+                "joined_at": iso(m.joined_at),
+            }
+            for m, g in memberships
+        ],
+        "messages": messages,
+        "sessions": [
+            {"kind": s.kind, "created_at": iso(s.created_at), "last_seen_at": iso(s.last_seen_at)}
+            for s in sessions
+        ],
+        "recovery_codes": {
+            "unused": sum(1 for c in codes if c.used_at is None),
+            "used": sum(1 for c in codes if c.used_at is not None),
+            "note": "Codes are stored only as one-way hashes, so they can't be shown again.",
+        },
+        "reports": [],
+        "settings": {},
+    }
