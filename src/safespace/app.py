@@ -15,12 +15,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.types import ASGIApp
 
 from safespace import logs, services
 from safespace.actions.jobs import run_due_jobs
 from safespace.clock import Clock
 from safespace.errors import AppError
 from safespace.events.hub import Hub
+from safespace.ratelimit import with_retry_after
 from safespace.services import Services, build_services
 from safespace.settings import Settings
 from safespace.web import ws
@@ -40,6 +42,17 @@ def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api/") and "text/html" in request.headers.get(
         "accept", ""
     )
+
+
+class SafeSpaceApp(FastAPI):
+    """FastAPI with the security layers outermost. Starlette puts its ServerErrorMiddleware
+    outside every middleware added with add_middleware, so the 500 it writes (and the NUL
+    guard's 400) would otherwise go out without the security headers."""
+
+    hsts = False
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(RejectNulInUrl(super().build_middleware_stack()), hsts=self.hsts)
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -62,7 +75,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                 await task
             await services.stop(svc)
 
-    app = FastAPI(
+    app = SafeSpaceApp(
         title="SafeSpace",
         version="1",
         lifespan=lifespan,
@@ -70,14 +83,15 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         redoc_url=None,
         openapi_url="/api/v1/openapi.json",
     )
+    app.hsts = settings.secure_cookies
     app.state.svc = svc
     app.state.hub = hub
 
     @app.exception_handler(AppError)
     async def app_error(request: Request, exc: AppError) -> Any:
         if _wants_html(request):
-            return pages.error_page(request, exc.status, exc.message)
-        return JSONResponse(exc.body(), status_code=exc.status)
+            return with_retry_after(pages.error_page(request, exc.status, exc.message), exc)
+        return with_retry_after(JSONResponse(exc.body(), status_code=exc.status), exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -116,8 +130,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     pages.mount_static(app)
 
     app.add_middleware(GZipMiddleware, minimum_size=500)
-    app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
-    app.add_middleware(RejectNulInUrl)
     return app
 
 

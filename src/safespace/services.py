@@ -10,6 +10,7 @@ from safespace.db.migrate import upgrade
 from safespace.events.broker import Broker, make_broker
 from safespace.privacy.keys import Keyring
 from safespace.privacy.keystore import KeyStore
+from safespace.ratelimit import Limiter, make_limiter
 from safespace.settings import Settings
 
 
@@ -20,17 +21,20 @@ class Services:
     broker: Broker
     clock: Clock
     keys: KeyStore
+    limits: Limiter
 
 
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     db = Database(settings)
     keyring = Keyring.load_or_create(settings.data_dir, settings.master_key)
+    clock = clock or Clock()
     return Services(
         settings=settings,
         db=db,
         broker=make_broker(settings.redis_url, settings.resolved_database_url),
-        clock=clock or Clock(),
+        clock=clock,
         keys=KeyStore(settings.resolved_keys_database_url, keyring),
+        limits=make_limiter(settings, clock),
     )
 
 
@@ -43,5 +47,6 @@ async def start(svc: Services) -> None:
 
 async def stop(svc: Services) -> None:
     await svc.broker.stop()
+    await svc.limits.stop()
     await svc.keys.dispose()
     await svc.db.dispose()

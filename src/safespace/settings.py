@@ -40,6 +40,9 @@ class Settings:
     keys_database_url: str = ""
     default_retention_days: int = 90  # 0 means forever
     max_retention_days: int = 0  # 0 means no maximum
+    # Multiplies every rate limit (docs/security.md) except the 100 failed sign-ins an hour
+    # per account; for tests and unusual deployments, never to switch limits off.
+    rate_limit_scale: float = 1.0
 
     @property
     def resolved_database_url(self) -> str:
@@ -75,6 +78,7 @@ class Settings:
             "keys_database_url": e.get("SAFESPACE_KEYS_DATABASE_URL", ""),
             "default_retention_days": int(e.get("SAFESPACE_DEFAULT_RETENTION_DAYS", 90)),
             "max_retention_days": int(e.get("SAFESPACE_MAX_RETENTION_DAYS", 0)),
+            "rate_limit_scale": float(e.get("SAFESPACE_RATE_LIMIT_SCALE", 1.0)),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

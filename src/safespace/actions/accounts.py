@@ -67,8 +67,18 @@ async def _open_session(
 
 
 async def sign_up(
-    svc: Services, username: str, password: str, *, role: str = "member", kind: str = "api"
+    svc: Services,
+    username: str,
+    password: str,
+    *,
+    role: str = "member",
+    kind: str = "api",
+    client: str | None = None,
 ) -> SignedUp:
+    """`client` is the address a sign-up comes from over the web (None from the command
+    line): it is limited per client, and the limiter keeps only an HMAC of it."""
+    if client is not None:
+        await svc.limits.hit("signup_client", client)
     check_username(username)
     check_password(password, username)
     if role not in ROLES:
@@ -95,9 +105,18 @@ async def sign_up(
     return SignedUp(user=user, token=token, session=auth, recovery_codes=codes)
 
 
-async def log_in(svc: Services, username: str, password: str, *, kind: str = "api") -> SignedIn:
+async def log_in(
+    svc: Services, username: str, password: str, *, kind: str = "api", client: str | None = None
+) -> SignedIn:
+    """Limited per client (every attempt) and per name (wrong passwords, from anywhere): a
+    slot of the name's failed-login budget is taken before the password is checked and
+    given back when it was right, so concurrent guesses can't overshoot it. The name need
+    not exist: the answer is the same either way."""
+    if client is not None:
+        await svc.limits.hit("login_client", client)
     if not isinstance(username, str) or not isinstance(password, str):
         raise _bad_credentials()
+    attempt = await svc.limits.hit("login_account", username)
     user = None
     if USERNAME_RE.fullmatch(username):  # no account has any other name (nor a NUL in it)
         async with svc.db.read() as session:
@@ -106,6 +125,7 @@ async def log_in(svc: Services, username: str, password: str, *, kind: str = "ap
     ok = await verify_password(user.password_hash if user else None, password[:1024])
     if user is None or not ok:
         raise _bad_credentials()
+    await svc.limits.release(attempt)
     async with transaction(svc) as tx:
         if needs_rehash(user.password_hash):
             new_hash = await hash_password(password)
@@ -127,12 +147,22 @@ async def _end_all_sessions(tx: Tx, user_id: int, keep: int | None = None) -> No
 
 
 async def recover(
-    svc: Services, username: str, code: str, new_password: str, *, kind: str = "api"
+    svc: Services,
+    username: str,
+    code: str,
+    new_password: str,
+    *,
+    kind: str = "api",
+    client: str | None = None,
 ) -> SignedIn:
-    """Set a new password with a one-time recovery code; every other session ends."""
+    """Set a new password with a one-time recovery code; every other session ends.
+    Limited per client (every attempt) and per name (codes that didn't match)."""
+    if client is not None:
+        await svc.limits.hit("recover_client", client)
     check_password(new_password, username if isinstance(username, str) else "")
     if not isinstance(username, str) or not isinstance(code, str):
         raise _bad_credentials()
+    attempt = await svc.limits.hit("recover_account", username)
     new_hash = await hash_password(new_password)
     failure = AppError(
         "invalid_recovery", "That name and recovery code don't match, or the code was used.", 401
@@ -158,6 +188,7 @@ async def recover(
         user.password_hash = new_hash
         await _end_all_sessions(tx, user.id)
         token, auth = await _open_session(tx.session, svc, user, kind)
+    await svc.limits.release(attempt)
     return SignedIn(user=user, token=token, session=auth)
 
 
@@ -170,8 +201,12 @@ async def change_password(
     if user is None:
         raise not_found("That account")
     check_password(new_password, user.username)
+    # Wrong current passwords share the account's failed-login budget: a stolen session
+    # can't be used to guess the password either.
+    attempt = await svc.limits.hit("login_account", user.username)
     if not await verify_password(user.password_hash, current):
         raise AppError("invalid_credentials", "Your current password isn't right.", 403)
+    await svc.limits.release(attempt)
     new_hash = await hash_password(new_password)
     async with transaction(svc) as tx:
         await tx.session.execute(

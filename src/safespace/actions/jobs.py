@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from safespace.actions.base import transaction
-from safespace.actions.privacy import apply_retention
+from safespace.actions.privacy import apply_retention, purge_expired_sessions
 from safespace.actions.trending import refresh_trending
 from safespace.db.models import JobRun
 from safespace.services import Services
@@ -43,6 +43,7 @@ async def run_due_jobs(svc: Services) -> None:
     jobs = (
         ("trending", timedelta(minutes=5), refresh_trending),
         ("retention", timedelta(minutes=10), apply_retention),
+        ("sessions", timedelta(minutes=10), purge_expired_sessions),
     )
     for name, every, run in jobs:
         try:

@@ -68,6 +68,7 @@ async def _existing(
 async def post_message(
     svc: Services, actor: User, room_id: object, client_id: object, body: object
 ) -> Posted:
+    await svc.limits.hit("messages", str(actor.id))  # per person, however it arrives
     client_id = check_client_id(client_id)
     body = check_body(body)
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 
 from safespace.actions import audit
 from safespace.actions.base import transaction
@@ -32,7 +32,7 @@ async def set_retention(svc: Services, actor: User, slug: str, days: object) -> 
         group = await group_for_update(tx, slug)
         if not await is_facilitator(tx, actor, group.id):
             raise AppError("forbidden", "Only this group's facilitators can change that.", 403)
-        group.retention_days = days or None
+        group.retention_days = days  # 0: forever; None (never chosen): the default
         audit.record(tx, actor.id, "retention_changed", group_id=group.id, days=days)
     return days
 
@@ -69,6 +69,31 @@ async def apply_retention(svc: Services) -> int:
             )
             removed += result.rowcount or 0  # type: ignore[attr-defined]
     return removed
+
+
+async def purge_expired_sessions(svc: Services) -> int:
+    """Delete sessions past their idle or absolute limit. One presented after it expired is
+    deleted on the spot; this catches those never presented again. Returns how many."""
+    now = svc.clock.now()
+    idle_cutoff = now - timedelta(minutes=svc.settings.session_idle_minutes)
+    absolute_cutoff = now - timedelta(days=svc.settings.session_absolute_days)
+    async with transaction(svc) as tx:
+        ids = list(
+            (
+                await tx.session.scalars(
+                    select(AuthSession.id).where(
+                        or_(
+                            AuthSession.last_seen_at < idle_cutoff,
+                            AuthSession.created_at < absolute_cutoff,
+                        )
+                    )
+                )
+            ).all()
+        )
+        if ids:
+            await tx.session.execute(delete(AuthSession).where(AuthSession.id.in_(ids)))
+            tx.on_commit(SessionsEnded(session_ids=ids))
+    return len(ids)
 
 
 async def erase_account(svc: Services, user: User, password: str) -> None:

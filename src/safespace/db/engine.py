@@ -24,6 +24,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
+    # Deleted rows (an erased account, expired messages) are zeroed in the file, not left
+    # in free pages; some SQLite builds default to this, others don't.
+    cur.execute("PRAGMA secure_delete=ON")
     cur.close()
 
 

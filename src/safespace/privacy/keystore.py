@@ -10,9 +10,20 @@ backup of the main database can never be read again (crypto-shredding).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Column, DateTime, Integer, LargeBinary, MetaData, String, Table, select
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    event,
+    select,
+)
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -30,6 +41,13 @@ group_keys = Table(
 )
 
 
+def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA secure_delete=ON")  # a destroyed key is zeroed, not left in free pages
+    cur.close()
+
+
 class KeyMissing(LookupError):
     """The group's key was destroyed (or never existed): its data can't be read."""
 
@@ -39,6 +57,9 @@ class KeyStore:
         self.url = url
         self.keyring = keyring
         self.engine: AsyncEngine = create_async_engine(url)
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_connect)
         self._cache: dict[int, AESGCM] = {}
 
     async def setup(self) -> None:
@@ -88,6 +109,9 @@ class KeyStore:
         if not create:
             raise KeyMissing(f"no key for group {group_id}")
         raw = new_group_key()
+        # `safespace keys rotate` may have replaced the master key since this process
+        # started: never wrap a new key under one the key file no longer holds.
+        self._reload_keyring()
         master = self.keyring.current
         try:
             async with self.engine.begin() as conn:
@@ -108,6 +132,11 @@ class KeyStore:
     async def destroy(self, group_id: int) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(sql_delete(group_keys).where(group_keys.c.group_id == group_id))
+        if self.is_sqlite:
+            # The write-ahead log still holds the page with the wrapped key: copy the
+            # current pages back and empty the log, so no file keeps the key.
+            async with self.engine.connect() as conn:
+                await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         self.forget(group_id)
 
     async def group_ids(self) -> list[int]:
@@ -115,7 +144,21 @@ class KeyStore:
             return list((await conn.scalars(select(group_keys.c.group_id))).all())
 
     async def rotate(self, new_ring: Keyring) -> int:
-        """Re-wrap every group key under new_ring.current. Returns how many were re-wrapped."""
+        """Re-wrap every group key under new_ring.current. Returns how many were re-wrapped.
+
+        Passes repeat until one finds nothing left under an older key: a process that read
+        the key file just before the new key was added may still create a group key under
+        the old one meanwhile."""
+        count = 0
+        while True:
+            done = await self._rewrap(new_ring)
+            count += done
+            if not done:
+                break
+        self.keyring = new_ring
+        return count
+
+    async def _rewrap(self, new_ring: Keyring) -> int:
         count = 0
         async with self.engine.begin() as conn:
             rows = (await conn.execute(select(group_keys))).all()
@@ -132,7 +175,6 @@ class KeyStore:
                     )
                 )
                 count += 1
-        self.keyring = new_ring
         return count
 
     # -------------------------------------------------------------- sealing text

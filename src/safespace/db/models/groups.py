@@ -24,7 +24,8 @@ class Group(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # Cached aggregate, refreshed from message activity; never says who was active.
     trending_score: Mapped[float] = mapped_column(default=0.0)
-    # Days messages are kept; None keeps them until deleted by hand.
+    # Days messages are kept: 0 keeps them until deleted by hand; None (never chosen)
+    # follows the operator's default (SAFESPACE_DEFAULT_RETENTION_DAYS).
     retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from safespace.actions import accounts
 from safespace.db.models import User
 from safespace.queries.accounts import sessions_of
 from safespace.queries.messages import iso
+from safespace.ratelimit import client_address
 from safespace.web.api.schemas import Credentials, PasswordChange, Recover
 from safespace.web.deps import CurrentPrincipal, Svc
 
@@ -21,8 +22,8 @@ def user_dict(user: User) -> dict[str, Any]:
 
 
 @router.post("/signup", status_code=201)
-async def signup(body: Credentials, svc: Svc) -> dict[str, Any]:
-    done = await accounts.sign_up(svc, body.username, body.password)
+async def signup(body: Credentials, svc: Svc, request: Request) -> dict[str, Any]:
+    done = await accounts.sign_up(svc, body.username, body.password, client=client_address(request))
     return {
         "user": user_dict(done.user),
         "token": done.token,
@@ -31,14 +32,20 @@ async def signup(body: Credentials, svc: Svc) -> dict[str, Any]:
 
 
 @router.post("/login")
-async def login(body: Credentials, svc: Svc) -> dict[str, Any]:
-    done = await accounts.log_in(svc, body.username, body.password)
+async def login(body: Credentials, svc: Svc, request: Request) -> dict[str, Any]:
+    done = await accounts.log_in(svc, body.username, body.password, client=client_address(request))
     return {"user": user_dict(done.user), "token": done.token}
 
 
 @router.post("/recover")
-async def recover(body: Recover, svc: Svc) -> dict[str, Any]:
-    done = await accounts.recover(svc, body.username, body.recovery_code, body.new_password)
+async def recover(body: Recover, svc: Svc, request: Request) -> dict[str, Any]:
+    done = await accounts.recover(
+        svc,
+        body.username,
+        body.recovery_code,
+        body.new_password,
+        client=client_address(request),
+    )
     return {"user": user_dict(done.user), "token": done.token}
 
 

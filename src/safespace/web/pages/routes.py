@@ -23,6 +23,7 @@ from safespace.queries.accounts import Principal, sessions_of
 from safespace.queries.messages import history
 from safespace.queries.privacy import export_account
 from safespace.queries.rooms import access_room_as_member
+from safespace.ratelimit import client_address, with_retry_after
 from safespace.web.deps import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -82,6 +83,19 @@ def _set_cookie(request: Request, response: Response, base: str, value: str) -> 
         secure=svc.settings.secure_cookies,
         path="/",
         max_age=svc.settings.session_absolute_days * 86400 if base == SESSION_COOKIE else None,
+    )
+
+
+def _clear_cookie(request: Request, response: Response, base: str) -> None:
+    # With the attributes it was set with: a browser ignores a Set-Cookie for a __Host-
+    # cookie that isn't Secure, so a bare delete would leave the cookie in place.
+    svc = services(request)
+    response.delete_cookie(
+        cookie_name(svc, base),
+        path="/",
+        secure=svc.settings.secure_cookies,
+        httponly=True,
+        samesite="lax",
     )
 
 
@@ -183,6 +197,11 @@ async def group_page(request: Request, slug: str) -> Response:
         group=group,
         membership=membership,
         error=request.query_params.get("error"),
+        saved=request.query_params.get("saved"),
+        # How long messages are really kept (the group's choice, the operator's default
+        # or maximum), and the choices a facilitator is offered.
+        retention_days=privacy.effective_retention_days(svc, group["retention_days"]),
+        retention_choices=privacy.allowed_retention(svc),
         title=f"{group['name']} · SafeSpace",
     )
 
@@ -203,18 +222,25 @@ async def signup(request: Request) -> Response:
     svc = services(request)
     try:
         done = await accounts.sign_up(
-            svc, form.get("username", ""), form.get("password", ""), kind="browser"
+            svc,
+            form.get("username", ""),
+            form.get("password", ""),
+            kind="browser",
+            client=client_address(request),
         )
     except AppError as err:
-        return render(
-            request,
-            "signup.html",
-            status=err.status,
-            error=err.message,
-            username=form.get("username", ""),
-            field=err.extra.get("field"),
-            next=_safe_next(form.get("next")),
-            title="Join SafeSpace",
+        return with_retry_after(
+            render(
+                request,
+                "signup.html",
+                status=err.status,
+                error=err.message,
+                username=form.get("username", ""),
+                field=err.extra.get("field"),
+                next=_safe_next(form.get("next")),
+                title="Join SafeSpace",
+            ),
+            err,
         )
     request.state.principal = Principal(user=done.user, session=done.session)
     response = render(
@@ -241,17 +267,24 @@ async def login(request: Request) -> Response:
     svc = services(request)
     try:
         done = await accounts.log_in(
-            svc, form.get("username", ""), form.get("password", ""), kind="browser"
+            svc,
+            form.get("username", ""),
+            form.get("password", ""),
+            kind="browser",
+            client=client_address(request),
         )
     except AppError as err:
-        return render(
-            request,
-            "login.html",
-            status=err.status,
-            error=err.message,
-            username=form.get("username", ""),
-            next=_safe_next(form.get("next")),
-            title="Sign in · SafeSpace",
+        return with_retry_after(
+            render(
+                request,
+                "login.html",
+                status=err.status,
+                error=err.message,
+                username=form.get("username", ""),
+                next=_safe_next(form.get("next")),
+                title="Sign in · SafeSpace",
+            ),
+            err,
         )
     response = _redirect(_safe_next(form.get("next")))
     _set_cookie(request, response, SESSION_COOKIE, done.token)
@@ -276,15 +309,19 @@ async def recover(request: Request) -> Response:
             form.get("code", ""),
             form.get("password", ""),
             kind="browser",
+            client=client_address(request),
         )
     except AppError as err:
-        return render(
-            request,
-            "recover.html",
-            status=err.status,
-            error=err.message,
-            username=form.get("username", ""),
-            title="Use a recovery code · SafeSpace",
+        return with_retry_after(
+            render(
+                request,
+                "recover.html",
+                status=err.status,
+                error=err.message,
+                username=form.get("username", ""),
+                title="Use a recovery code · SafeSpace",
+            ),
+            err,
         )
     response = _redirect("/settings?notice=password-reset")
     _set_cookie(request, response, SESSION_COOKIE, done.token)
@@ -298,7 +335,7 @@ async def logout(request: Request) -> Response:
     if me is not None:
         await accounts.end_session(services(request), me.user.id, me.session.id)
     response = _redirect("/")
-    response.delete_cookie(cookie_name(services(request), SESSION_COOKIE), path="/")
+    _clear_cookie(request, response, SESSION_COOKIE)
     return response
 
 
@@ -541,6 +578,18 @@ async def room(request: Request, slug: str) -> Response:
     me = await _me(request)
     if me is None:
         return _login_redirect(request)
+    return await _room_page(request, me, slug, notice=request.query_params.get("notice"))
+
+
+async def _room_page(
+    request: Request,
+    me: Principal,
+    slug: str,
+    *,
+    notice: str | None = None,
+    draft: str = "",
+    status: int = 200,
+) -> Response:
     svc = services(request)
     async with svc.db.read() as session:
         group = await group_queries.group_detail(session, slug)
@@ -552,10 +601,12 @@ async def room(request: Request, slug: str) -> Response:
     return render(
         request,
         "room.html",
+        status=status,
         group=group,
         access=access,
         messages=messages,
-        notice=request.query_params.get("notice"),
+        notice=notice,
+        draft=draft,
         title=f"{group['name']} · SafeSpace",
     )
 
@@ -577,7 +628,11 @@ async def room_send(request: Request, slug: str) -> Response:
     except AppError as err:
         if err.code == "rules_not_accepted":
             return _redirect(f"/g/{slug}#join")
-        return _redirect(f"/g/{slug}/room?notice={quote(err.code)}#composer")
+        # Shown again with the words still in the box: nothing typed is lost.
+        response = await _room_page(
+            request, me, slug, notice=err.code, draft=form.get("body", ""), status=err.status
+        )
+        return with_retry_after(response, err)
     return _redirect(f"/g/{slug}/room#composer")
 
 
@@ -668,7 +723,7 @@ async def erase_page(request: Request) -> Response:
         )
     request.state.principal = None
     response = render(request, "erased.html", title="Your account is deleted")
-    response.delete_cookie(cookie_name(svc, SESSION_COOKIE), path="/")
+    _clear_cookie(request, response, SESSION_COOKIE)
     return response
 
 

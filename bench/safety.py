@@ -1,0 +1,144 @@
+"""Risk detection benchmark: detection figures on the labelled sets and per-message cost.
+
+    .venv/bin/python bench/safety.py            # figures for the dev set and the holdout
+    .venv/bin/python bench/safety.py --misses   # also list the dev set's misclassifications
+
+The holdout (tests/data/risk_holdout.jsonl) was written before any tuning and is never
+used to tune the rules; only its figures are reported. `--misses` lists dev-set errors
+only, on purpose.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from safespace.safety.assess import assess  # noqa: E402
+
+DATA = ROOT / "tests" / "data"
+LEVELS = ("none", "elevated", "imminent")
+_ORDER = {level: i for i, level in enumerate(LEVELS)}
+
+
+def load(name: str) -> list[dict[str, str]]:
+    with open(DATA / name, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def figures(rows: list[dict[str, str]]) -> dict[str, object]:
+    """Recall per level (elevated: elevated-or-higher), false alarms on none, accuracy."""
+    confusion: Counter[tuple[str, str]] = Counter()
+    for row in rows:
+        confusion[(row["level"], assess(row["text"]).level)] += 1
+    total = Counter(row["level"] for row in rows)
+
+    def rate(hits: int, n: int) -> float:
+        return hits / n if n else float("nan")
+
+    return {
+        "counts": {level: total[level] for level in LEVELS},
+        "imminent_recall": rate(confusion[("imminent", "imminent")], total["imminent"]),
+        "elevated_recall": rate(
+            confusion[("elevated", "elevated")] + confusion[("elevated", "imminent")],
+            total["elevated"],
+        ),
+        "none_false_alarm_rate": rate(
+            confusion[("none", "elevated")] + confusion[("none", "imminent")], total["none"]
+        ),
+        "exact_accuracy": rate(sum(confusion[(lv, lv)] for lv in LEVELS), len(rows)),
+        "confusion": {
+            f"{gold}->{got}": confusion[(gold, got)]
+            for gold in LEVELS
+            for got in LEVELS
+            if confusion[(gold, got)]
+        },
+    }
+
+
+def print_figures(title: str, fig: dict[str, object]) -> None:
+    counts = fig["counts"]
+    assert isinstance(counts, dict)
+    print(f"== {title}: {sum(counts.values())} messages ==")
+    print("  counts:           " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    print(f"  imminent recall:  {fig['imminent_recall']:.3f}   (target >= 0.95)")
+    print(f"  elevated recall:  {fig['elevated_recall']:.3f}   (elevated or imminent; target >= 0.90)")
+    print(f"  false alarms:     {fig['none_false_alarm_rate']:.3f}   (on none; target <= 0.05)")
+    print(f"  exact accuracy:   {fig['exact_accuracy']:.3f}")
+    print("  confusion (gold->got): " + ", ".join(f"{k} {v}" for k, v in fig["confusion"].items()))
+
+
+TYPICAL = [
+    "Had a rough day at work but the walk home helped a bit.",
+    "Does anyone else find Sunday evenings hard? The dread is real.",
+    "Thanks for listening yesterday, it really did help to say it out loud.",
+    "My therapist wants to try a different approach, feeling nervous about it.",
+    "I can't stop overthinking a text I sent to my friend three days ago.",
+    "Feeling low today but I've got plans with a friend tomorrow, which helps.",
+    "I'm so tired of everything, I don't know how much longer I can keep doing this.",
+    "Welcome! Glad you found us. Take your time, no pressure to share.",
+    "i want to die honestly, nothing ever gets better",
+    "My phone is dying, will reply later x",
+]
+
+
+def cost(rounds: int = 400) -> dict[str, float]:
+    """Per-message assessment time in microseconds over typical messages."""
+    samples: list[float] = []
+    for text in TYPICAL:  # warm up
+        assess(text)
+    for _ in range(rounds):
+        for text in TYPICAL:
+            t0 = time.perf_counter_ns()
+            assess(text)
+            samples.append((time.perf_counter_ns() - t0) / 1000)
+    samples.sort()
+    return {
+        "n": len(samples),
+        "mean": statistics.fmean(samples),
+        "p50": samples[len(samples) // 2],
+        "p99": samples[int(len(samples) * 0.99)],
+        "max": samples[-1],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--misses", action="store_true", help="list dev-set errors")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    dev, holdout = load("risk_dev_set.jsonl"), load("risk_holdout.jsonl")
+    results = {"dev": figures(dev), "holdout": figures(holdout), "cost_us": cost()}
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    print_figures("dev set (tests/data/risk_dev_set.jsonl)", results["dev"])
+    print_figures("holdout (tests/data/risk_holdout.jsonl, never tuned on)", results["holdout"])
+    c = results["cost_us"]
+    print(
+        f"== per-message cost over {c['n']} assessments of typical messages ==\n"
+        f"  mean {c['mean']:.1f} us, p50 {c['p50']:.1f} us, p99 {c['p99']:.1f} us,"
+        f" max {c['max']:.1f} us"
+    )
+    if args.misses:
+        print("== dev-set misclassifications (gold -> got: signals | text) ==")
+        for row in dev:
+            got = assess(row["text"])
+            if got.level != row["level"]:
+                miss = "MISS " if _ORDER[got.level] < _ORDER[row["level"]] else "ALARM"
+                print(f"  {miss} {row['level']}->{got.level} {list(got.signals)} | {row['text']}")
+    print(f"(took {time.perf_counter() - started:.2f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1160 @@
+"""Local, explainable risk assessment of one chat message.
+
+`assess(text)` returns an `Assessment`: a level (`none`, `elevated`, `imminent`), the names
+of the signals that fired, and whether the message describes a method in detail (shown to
+others only behind a warning, as safe-messaging practice asks).
+
+Everything here is plain Python: regular expressions over a normalised copy of the text,
+a few context checks, and a handful of rules that combine weak cues. No network, no model,
+no data leaves the process. It is a screening aid for human facilitators, not a verdict:
+it will miss some messages and flag some that are fine.
+
+How a message is read
+---------------------
+1. `normalise()`: Unicode NFKC, zero-width and other invisible characters removed, curly
+   quotes made straight, lower case, leetspeak inside words (k1ll -> kill), long letter
+   runs shortened (dieeee -> die), contractions expanded (can't -> can not), and chat
+   slang rewritten to plain words (kms -> kill myself, sewerslide -> suicide, tmrw ->
+   tomorrow).
+2. Each pattern in the tables below is searched in the normalised text. A match counts
+   unless its clause (the stretch between punctuation or "but") shows that it is:
+   negated ("i am not going to kill myself"), in the past or about recovery ("i used to
+   cut", "two years free from self harm"), about someone else ("my friend said she wants
+   to die", "he is hopeless"), or inside a quotation ("the villain's line 'there is no
+   hope'").
+3. Strong patterns give a signal directly. Weak cues (a time, an apology, a farewell,
+   "i have decided", "got the pills") give a signal only in combination, so "tonight's
+   the night, first date" stays calm while "tonight's the night i finally do it, i'm
+   sorry" does not.
+4. The level is `imminent` if any imminent-class signal fired, else `elevated` if any
+   elevated-class signal fired, else `none`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from bisect import bisect_right
+from dataclasses import dataclass
+from typing import Literal
+
+Level = Literal["none", "elevated", "imminent"]
+
+# Signals, in the order they are reported.
+IMMINENT_SIGNALS: tuple[str, ...] = (
+    "intent",  # says they are going to end their life or seriously harm themselves
+    "plan",  # a plan, a note, a chosen day or place, researching how
+    "means",  # has the means to hand (pills saved up, a rope, a blade)
+    "timing",  # a time is set ("tonight", "i'll be gone by morning")
+    "goodbye",  # a farewell that sounds final
+    "act_in_progress",  # has taken something, is bleeding, is at the edge
+)
+ELEVATED_SIGNALS: tuple[str, ...] = (
+    "passive_ideation",  # wishes to be dead, not to wake up, thoughts of suicide
+    "self_harm_urge",  # urges to self-harm
+    "recent_self_harm",  # has self-harmed recently
+    "hopelessness",  # no way out, no point, can't go on
+    "burden",  # feels a burden, others better off without them
+)
+SIGNAL_ORDER: tuple[str, ...] = IMMINENT_SIGNALS + ELEVATED_SIGNALS
+_RANK = {name: i for i, name in enumerate(SIGNAL_ORDER)}
+_IMMINENT = frozenset(IMMINENT_SIGNALS)
+_ELEVATED = frozenset(ELEVATED_SIGNALS)
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    level: Level
+    signals: tuple[str, ...] = ()
+    method_detail: bool = False
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "level": self.level,
+            "signals": list(self.signals),
+            "method_detail": self.method_detail,
+        }
+
+
+NONE = Assessment("none")
+
+# ---------------------------------------------------------------------------------------
+# Normalisation
+# ---------------------------------------------------------------------------------------
+
+# Invisible characters people (or keyboards) put inside words: zero-width space/joiners,
+# soft hyphen, word joiner, bidi controls, variation selectors, BOM, Hangul fillers.
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]"
+)
+_PUNCT_TABLE = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u02bc": "'",
+        "`": "'",
+        "\u00b4": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u2033": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u2014": " - ",
+        "\u2013": " - ",
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2026": ".",
+    }
+)
+# Leetspeak, only between two letters, so "988", "2am" and "5-4-3-2-1" stay as they are.
+_LEET = re.compile(r"(?<=[a-z])[013457@$](?=[a-z])")
+_LEET_MAP = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
+_REPEATS = re.compile(r"([a-z])\1{2,}")  # "sooooo" -> "soo", "dieeee" -> "diee"
+_OD_PAST = re.compile(r"\bo\.?d(?:'d|'ed|-ed|ed|'?ing)\b")  # od'd, oded, od-ing
+_CONTRACTIONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(p), r)
+    for p, r in (
+        (r"\bi'?ma\b", "i am going to"),
+        (r"\bcan'?t\b", "can not"),
+        (r"\bwon't\b", "will not"),
+        (r"\bshan't\b", "shall not"),
+        (r"\bain't\b", "is not"),
+        (r"n't\b", " not"),
+        (r"'m\b", " am"),
+        (r"'re\b", " are"),
+        (r"'ve\b", " have"),
+        (r"'ll\b", " will"),
+        (r"'d\b", " would"),
+        (
+            r"\b(it|that|there|what|he|she|who|where|here|everything|nothing|life|this"
+            r"|today|tonight|tomorrow|no one|nobody|everyone|one|how|let)'s\b",
+            r"\1 is",
+        ),
+        (r"'s\b", "s"),  # possessive: "dad's pills" -> "dads pills"
+        (r"(?<=[a-z])'(?=[a-z])", ""),  # any other apostrophe inside a word
+        (r"(?<=[a-z])-(?=[a-z])", " "),  # "self-harm" -> "self harm"
+        (r"\bs ?/ ?h\b", "self harm"),
+        (r"\bw/", "with "),
+    )
+)
+# Chat spellings and slang, one word for one or more words.
+_WORDS = {
+    "im": "i am",
+    "iam": "i am",
+    "ive": "i have",
+    "ima": "i am going to",
+    "imma": "i am going to",
+    "gonna": "going to",
+    "gunna": "going to",
+    "gona": "going to",
+    "wanna": "want to",
+    "wana": "want to",
+    "wan": "want",
+    "wnt": "want",
+    "gotta": "got to",
+    "tryna": "trying to",
+    "kinda": "kind of",
+    "dont": "do not",
+    "cant": "can not",
+    "cannot": "can not",
+    "wont": "will not",
+    "didnt": "did not",
+    "doesnt": "does not",
+    "isnt": "is not",
+    "wasnt": "was not",
+    "arent": "are not",
+    "werent": "were not",
+    "havent": "have not",
+    "hasnt": "has not",
+    "hadnt": "had not",
+    "wouldnt": "would not",
+    "couldnt": "could not",
+    "shouldnt": "should not",
+    "aint": "is not",
+    "thats": "that is",
+    "theres": "there is",
+    "whats": "what is",
+    "its": "it is",
+    "youre": "you are",
+    "theyre": "they are",
+    "shes": "she is",
+    "u": "you",
+    "ur": "your",
+    "r": "are",
+    "b": "be",
+    "n": "and",
+    "nd": "and",
+    "rn": "right now",
+    "atm": "right now",
+    "tmrw": "tomorrow",
+    "tmr": "tomorrow",
+    "tmrow": "tomorrow",
+    "tmoz": "tomorrow",
+    "tomoz": "tomorrow",
+    "2moro": "tomorrow",
+    "2morrow": "tomorrow",
+    "tomorow": "tomorrow",
+    "tonite": "tonight",
+    "2nite": "tonight",
+    "2night": "tonight",
+    "2day": "today",
+    "abt": "about",
+    "bout": "about",
+    "bc": "because",
+    "bcs": "because",
+    "cuz": "because",
+    "coz": "because",
+    "cos": "because",
+    "every1": "everyone",
+    "evry1": "everyone",
+    "no1": "no one",
+    "noone": "no one",
+    "some1": "someone",
+    "any1": "anyone",
+    "sry": "sorry",
+    "srry": "sorry",
+    "soz": "sorry",
+    "pls": "please",
+    "plz": "please",
+    "ppl": "people",
+    "idk": "i do not know",
+    "idc": "i do not care",
+    "ngl": "honestly",
+    "tbh": "honestly",
+    "tbf": "honestly",
+    "wud": "would",
+    "wld": "would",
+    "cud": "could",
+    "shud": "should",
+    "nomore": "no more",
+    "anymore": "anymore",
+    "cya": "see you",
+    "ttyl": "talk to you later",
+    "brb": "be right back",
+    "gn": "goodnight",
+    "kms": "kill myself",
+    "kmss": "kill myself",
+    "kil": "kill",
+    "kll": "kill",
+    "kiil": "kill",
+    "myslf": "myself",
+    "mysef": "myself",
+    "meself": "myself",
+    "od": "overdose",
+    "sh": "self harm",
+    "selfharm": "self harm",
+    "selfharming": "self harming",
+    "selfharmed": "self harmed",
+    "sewerslide": "suicide",
+    "burdan": "burden",
+    "burdon": "burden",
+    "burdern": "burden",
+    "hopeles": "hopeless",
+    "pils": "pills",
+    "diee": "die",
+    "dye": "die",
+}
+_WORD_RE = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, _WORDS), key=len)[::-1]) + r")\b")
+_PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(p), r)
+    for p, r in (
+        (r"\bmy self\b", "myself"),
+        (r"\bsewer ?slide\b", "suicide"),
+        (r"\bsewer ?slidal\b", "suicidal"),
+        (r"\bunaliv(?:e|ing) (?:myself|me)\b", "kill myself"),
+        (r"\bunalive[ds]?\b", "die"),
+        (r"\b(want|going|need|have|ready|about|got|decided) 2\b", r"\1 to"),
+        (r"\bdi+e+\b", "die"),
+        (r"\bany more\b", "anymore"),
+        (r"\bno more\b", "anymore"),
+        (r"\bgood ?bye\b", "goodbye"),
+        (r"\bgood ?night\b", "goodnight"),
+        # suicide, suicidal and their common misspellings (sucidal, suicdal, suiside)
+        (r"\bsu?[iu]?[cs]{1,2}[iy]?d(e|es|al|ally|ality)\b", r"suicid\1"),
+    )
+)
+_SPACES = re.compile(r"[ \t\r\f\v]+")
+
+
+def normalise(text: str) -> str:
+    """The form every pattern below is written against (see the module docstring)."""
+    s = unicodedata.normalize("NFKC", text)
+    s = _INVISIBLE.sub("", s).translate(_PUNCT_TABLE).lower()
+    s = _LEET.sub(lambda m: _LEET_MAP[m.group(0)], s)
+    s = _REPEATS.sub(r"\1\1", s)
+    s = _OD_PAST.sub("overdosed", s)
+    for pattern, repl in _CONTRACTIONS:
+        s = pattern.sub(repl, s)
+    s = _WORD_RE.sub(lambda m: _WORDS[m.group(0)], s)
+    for pattern, repl in _PHRASES:
+        s = pattern.sub(repl, s)
+    return _SPACES.sub(" ", s).strip()
+
+
+# ---------------------------------------------------------------------------------------
+# Shared fragments
+# ---------------------------------------------------------------------------------------
+
+# Adverbs that may sit between a modal and its verb: "going to finally end it".
+_ADV = r"(?:(?:just|finally|really|actually|definitely|literally|seriously|honestly|probably|truly|totally|so|gonna|going to|try and|try to|go and|go) )"
+# Ending one's life, in the words people use (after normalisation).
+_SELF_ACT = (
+    r"(?:kill(?:ing)? myself|end(?:ing)? (?:my (?:own )?life|it all|my existence|everything)"
+    r"|tak(?:e|ing) my (?:own )?life|commit(?:ting)? suicide|do(?:ing)? suicide"
+    r"|hang(?:ing)? myself|shoot(?:ing)? myself|overdos(?:e|ing)|suicide)"
+)
+# "end it" / "end this" not about a relationship, a lease or a call.
+_END_IT = (
+    r"(?:end(?:ing)? (?:it|things)\b(?! (?:with|for|off|between|early|here|there|up))"
+    r"|end(?:ing)? this(?= *(?:$|[.,;!?]|now|tonight|today|once|for good|forever)))"
+)
+_FUTURE = (
+    r"(?:going to|about to|ready to|decided to|planning to|plan to|intend to|want to"
+    r"|need to|have to|got to|i will|i shall|i am|i would like to|i am gonna)"
+)
+# Cutting, but not hair, costs or corners.
+_CUT = (
+    r"cut(?:ting)?(?= *(?:$|[.,;!?]|myself|tonight|today|again|deep|deeper|so\b|really|badly"
+    r"|bad\b|right now|and\b|because|my (?:arms?|wrists?|legs?|thighs?|skin|body|stomach)))"
+)
+# After "urge to" or "thinking about", "cut" means self-harm unless it has another object.
+_CUT_LOOSE = (
+    r"cut(?:ting)?\b(?! (?:my (?:hair|fringe|nails|losses|hours|spending)|back|down|out|off|up|the\b|a\b|it\b"
+    r"|ties|costs|corners|carbs|sugar|class|school|him|her|them|people|someone|loose|in\b|across|through))"
+)
+_SH_LOOSE = (
+    r"(?:"
+    + _CUT_LOOSE
+    + r"|self harm(?:ing)?|hurt(?:ing)? myself|harm(?:ing)? myself|burn(?:ing)? myself)"
+)
+_SH_ACT = (
+    r"(?:"
+    + _CUT
+    + r"|self harm(?:ing)?|hurt(?:ing)? myself|harm(?:ing)? myself|burn(?:ing)? myself)"
+)
+_PILLS = (
+    r"(?:pills|tablets|meds|medication|medicine|painkillers|antidepressants|sleeping pills"
+    r"|paracetamol|prescriptions?|insulin)"
+)
+_TIME = (
+    r"(?:tonight|today|tomorrow|this (?:weekend|week|evening|afternoon|morning)"
+    r"|(?:on )?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?"
+    r"|midnight|by morning|in the morning|next week|(?:the )?new year|before my birthday"
+    r"|(?:the )?\d{1,2}(?:st|nd|rd|th)|in (?:an|a few|\d+|one|two) hours?"
+    r"|(?:after|once|when) (?:the kids|everyone|my (?:parents|partner|husband|wife|family|mum|mom|dad))"
+    r" (?:are|is|leave|leaves|go|goes|have gone|fall|fell)(?: \w+){0,3})"
+)
+
+# ---------------------------------------------------------------------------------------
+# Strong patterns: a match (in context) gives the signal.
+# ---------------------------------------------------------------------------------------
+
+_SIGNAL_TABLE: dict[str, tuple[tuple[str, str], ...]] = {
+    "intent": (
+        (rf"\b{_FUTURE} {_ADV}{{0,2}}{_SELF_ACT}\b", "going to / want to kill myself, end my life"),
+        (rf"\b{_FUTURE} {_ADV}{{0,2}}{_END_IT}", "going to end it (not: end it with him)"),
+        (rf"\b(?:going to|about to|i will|i am) {_ADV}{{0,2}}{_SH_ACT}", "going to cut tonight"),
+        (
+            r"\b(?:can not|unable to|do not think i can|not sure i can|do not know if i can"
+            r"|do not know how to|struggling to) (?:keep myself|stay|be|remain|keep) safe\b",
+            "can't keep myself safe",
+        ),
+        (r"\bmake sure i (?:do not|never|will not) wake up\b", "make sure I don't wake up"),
+        (r"\bready to die\b(?! on)", "ready to die"),
+        (
+            r"\b(?:that is|this is|is) (?:when|the (?:day|night)) i (?:finally )?(?:end it|end this|end everything|kill myself|die)\b",
+            "that's when I end it",
+        ),
+    ),
+    "plan": (
+        (
+            r"\bi (?:have|have got|got|made|have made|worked out) (?:a|the|my) (?:suicide )?plan"
+            r"(?= *(?:$|[.,;!?]|and\b|to (?:kill|end|die|do it|take|overdose)|for (?:how|when|where|it)))",
+            "I have a plan (not: a plan for the weekend)",
+        ),
+        (r"\b(?:my|a) suicide plan\b", "suicide plan"),
+        (
+            rf"\bplan(?:ning|ned)? (?:my (?:suicide|death|exit)|to {_SELF_ACT}|how to {_SELF_ACT})",
+            "planning my suicide",
+        ),
+        (
+            rf"\b(?:worked|figured|working|figuring) out (?:how|when|where) (?:i am going to|i will|to|i would|i could|i can) (?:{_SELF_ACT}|do it|{_END_IT})",
+            "worked out how",
+        ),
+        (
+            r"\b(?:written|wrote|writing|finished|left|write) (?:my|a|the) (?:suicide note|(?:goodbye|farewell|last) (?:letters?|notes?))"
+            r"|\b(?:written|wrote|writing|left) (?:notes|letters) (?:for|to) (?:everyone|everybody|my family|all of you|each)",
+            "wrote my suicide note",
+        ),
+        (
+            rf"\b(?:looked up|look up|looking up|researched|researching|googled|googling|searched|searching) (?:how to (?:do it|{_SELF_ACT}|die)|ways to (?:die|{_SELF_ACT})|methods|how (?:many|much) \w+)",
+            "researching how",
+        ),
+        (
+            rf"\bhow (?:many|much) (?:\w+ ){{0,3}}(?:would it take to|to) (?:die|{_SELF_ACT}|not wake up)|\blethal dose\b|\bhow (?:many|much) (?:\w+ ){{0,3}}(?:is|would be) (?:lethal|fatal|deadly)",
+            "how many would it take",
+        ),
+        (
+            r"\b(?:picked|chosen|chose|set|choosing|picking) (?:a|the) (?:day|date|spot|place|time|method)\b",
+            "picked a day",
+        ),
+        (
+            rf"\bknow (?:exactly )?(?:where|how|when) (?:i am going to|i will|to|i would|i am gonna) (?:do it|{_SELF_ACT}|{_END_IT})",
+            "I know where I'm going to do it",
+        ),
+    ),
+    "means": (
+        (
+            rf"\b(?:saving|saved|stockpil\w*|hoard\w*|collect(?:ed|ing)|stash\w*|storing|stored) (?:up )?(?:all )?(?:my |the |these |some |enough )?(?:\w+ )?{_PILLS}",
+            "stockpiling pills",
+        ),
+        (rf"\benough {_PILLS} (?:to|now|right now|here)\b", "enough tablets to"),
+        (
+            rf"\b(?:{_PILLS}|blade|razor|knife|rope|gun) (?:are |is )?(?:all )?(?:in front of me|lined up|counted out|laid out|in my hand|next to me|beside me|with me|ready)\b",
+            "pills in front of me",
+        ),
+        (r"\b(?:blade|razor|knife) in my hand\b", "a blade in my hand"),
+        (
+            r"\b(?:gun|pistol|rifle|firearm|shotgun)\b.{0,80}?\b(?:on myself|at myself|to my head|shoot myself)\b",
+            "a gun, on myself",
+        ),
+        (
+            rf"\b(?:everything|all) i need to (?:{_SELF_ACT}|do it|{_END_IT}|die)",
+            "everything I need to end it",
+        ),
+    ),
+    "timing": (
+        (
+            r"\b(?:i will|i am going to|going to|i would) be (?:gone|dead) (?:by|before) \w+",
+            "I'll be gone by morning",
+        ),
+        (
+            r"\b(?:not|never) (?:going to )?be (?:here|around|alive) (?:after|by|past|tomorrow|this time|next week|for (?:the )?(?:weekend|new year|christmas))",
+            "not going to be here after tonight",
+        ),
+        (
+            r"\b(?:will not|not going to|never going to|do not think i will|i am not going to) make it (?:to|through|past|until|till) (?:the |next |my )?(?:new year|christmas|morning|tomorrow|weekend|end of the (?:week|month|year)|birthday|next (?:week|month|year)|\w+day)\b",
+            "won't make it to the new year",
+        ),
+        (r"\b(?:that is|this is) it for me\b", "that's it for me"),
+        (
+            r"\b(?:tonight|today|tomorrow) is (?:the end|my last (?:night|day))\b(?! of)",
+            "tonight is the end",
+        ),
+        (
+            r"\bthere (?:will not|is not going to|will never) be (?:a|any) (?:next week|tomorrow|next year|next time|next month) for me\b",
+            "no next week for me",
+        ),
+        (r"\blast (?:night|day|week) (?:of my life|alive|on earth)\b", "last night alive"),
+    ),
+    "goodbye": (
+        (r"\bthis is (?:my )?(?:goodbye|farewell)\b", "this is goodbye"),
+        (
+            r"\b(?:goodbye|bye|farewell) (?:forever|for good|for ever|world|cruel world)\b",
+            "goodbye forever",
+        ),
+        (
+            r"\bthe last time you (?:will|would) (?:ever )?hear from me\b|\byou will (?:never|not) (?:hear from|see) me again\b",
+            "last time you'll hear from me",
+        ),
+        (
+            r"\b(?:will not|not going to|never going to|i am not going to) be (?:around|here|alive)(?: \w+)? (?:anymore|any longer|much longer|for much longer|for long)\b"
+            r"|\bnot (?:be )?(?:here|around) (?:much|for much) longer\b",
+            "I won't be around anymore",
+        ),
+        (
+            r"\b(?:when|after|once) i am (?:gone|dead|no longer here|not here|not around|no longer around)\b",
+            "when I'm gone",
+        ),
+        (r"\bif you are reading this\b|\bi am already (?:gone|dead)\b", "if you're reading this"),
+        (
+            r"\btell (?:my|them|everyone) (?:\w+ )?(?:that )?(?:i am sorry|i love|i loved|sorry|it was not (?:her|his|their|your|anyones) fault)",
+            "tell my mum I'm sorry",
+        ),
+        (
+            r"\b(?:saying|say|said) my (?:last |final )?goodbyes?\b(?! to (?:the|my|our))",
+            "saying my goodbyes",
+        ),
+    ),
+    "act_in_progress": (
+        (
+            rf"\b(?:taken|took|swallowed|downed|necked|had|take|swallow|swallowing|taking) (?:all|all of|every|the whole|a whole|whole|too many|loads of|lots of|a handful of|a bunch of|a load of|a lot of|\d{{2,}}|twenty|thirty|forty|fifty|a hundred) (?:of )?(?:my |the |those |these |them|\w+ )?(?:\w+ )?(?:{_PILLS}|bottle|box|packet|pack|strip|them)",
+            "took all my pills",
+        ),
+        (
+            r"\b(?:took|taken|had|taking) an overdose\b|\bi (?:have |just )?overdosed\b|\bi am overdosing\b",
+            "took an overdose",
+        ),
+        (r"\bcut (?:myself )?(?:really |too |very |so )?(?:deep|deeply|too far)\b", "cut deep"),
+        (
+            r"\b(?:so much|a lot of|lots of|loads of) blood\b|\bbleeding (?:a lot|heavily|badly|so much|everywhere|out)\b"
+            r"|\bcan not stop (?:the |it )?bleeding\b|\bbleeding (?:and|but) (?:i )?can not stop\b",
+            "bleeding a lot",
+        ),
+        (
+            r"\b(?:i am|am) (?:standing |sitting |stood |sat |lying |laying )?(?:on|at|by) (?:the )?(?:edge of (?:the |a )?(?:cliff|bridge|roof|building|platform)|train tracks|railway (?:tracks|line)|tracks|ledge)\b",
+            "at the edge",
+        ),
+        (
+            r"\bcan not make myself (?:step|go|climb|get) (?:back|down)\b",
+            "can't make myself step back",
+        ),
+    ),
+    "passive_ideation": (
+        (
+            r"\b(?:want|wanted to|wish|wishing|would like|would love|just want|long) to die\b(?! (?:of|from|laughing|happy|on|in (?:peace|my sleep at \d)))",
+            "want to die",
+        ),
+        (r"\bwish (?:i was|i were|i could be|to be) dead\b", "wish I was dead"),
+        (
+            r"\bwish (?:i (?:would|had|could have) )?never (?:been born|existed|woke up|woken up)\b",
+            "wish I'd never been born",
+        ),
+        (
+            r"\b(?:do not|never) want to (?:be alive|live|exist|keep living|go on living|wake up|be here)(?: \w+)? (?:anymore|any longer|on this earth|in this world|like this)\b"
+            r"|\b(?:do not|never) want to (?:be alive|live|exist|keep living|wake up)\b",
+            "don't want to be here anymore",
+        ),
+        (r"\bdo not have to be here\b", "so I don't have to be here"),
+        (
+            r"\b(?:go to sleep|sleep|fall asleep) and (?:not|never) wake up\b|\b(?:hope|wish|pray) (?:that )?i (?:do not|never|will not) wake up\b",
+            "not wake up",
+        ),
+        (
+            r"\b(?:stop existing|not exist|disappear forever|disappear for good|sleep forever|go to sleep forever|cease to exist|not be alive)\b",
+            "stop existing",
+        ),
+        (
+            r"\b(?:tired of|sick of|done with|exhausted by|over) (?:living|being alive|life|existing|this life|it all|being here)\b",
+            "tired of living",
+        ),
+        (
+            r"\b(?:no|do not see the|can not see the|what is the|there is no) point (?:in|of|to) (?:living|being alive|life|existing|being here|going on|staying alive|me being here)\b",
+            "no point in living",
+        ),
+        (
+            r"\bwhy (?:am i|do i) (?:even )?(?:still )?(?:alive|here|exist|bother living)\b",
+            "why am I still alive",
+        ),
+        (
+            r"\bdeath (?:sounds|seems|feels|looks|would be) (?:\w+ )?(?:peaceful|good|nice|better|like a relief|like relief|easier|welcome|appealing)\b",
+            "death sounds peaceful",
+        ),
+        (
+            r"\b(?:not being alive|not existing|being dead|not being here|not waking up) (?:sounds|seems|feels|would be)\b",
+            "not being alive sounds",
+        ),
+        (
+            rf"\b(?:thoughts?|thinking|think|thought|fantasi[sz]ing|dreaming) (?:a lot )?(?:of|about) (?:suicide|{_SELF_ACT}|{_END_IT}|death|dying|being dead|not being here|not being alive|not waking up)",
+            "thinking about suicide",
+        ),
+        (
+            r"\bsuicidal (?:thoughts|ideation|feelings|urges|again|tonight|right now)\b",
+            "suicidal thoughts",
+        ),
+        (
+            r"\b(?:i am|i feel|feel|feeling|i have been|been|am|so|really|very|quite|pretty|still|getting|becoming|always) (?:(?!not |never |no )\w+ )?suicidal\b",
+            "feeling suicidal",
+        ),
+        (
+            r"\b(?:easier|better|simpler|a relief) if i (?:just )?(?:was not|were not|was gone|were gone|was dead|were dead|did not exist|was not here|disappeared|died)\b",
+            "easier if I wasn't here",
+        ),
+        (
+            r"\b(?:hope|hoping|hopes|wish|wishing|pray) (?:that )?(?:\w+ ){0,5}(?:crash(?:es)?|hits? me|hit by|kills? me|runs? me over|happens? to me)\b",
+            "hope something happens to me",
+        ),
+        (
+            r"\bif i (?:died|was dead|were dead|did not wake up|was gone) (?:\w+ ){0,8}?(?:mind|care|matter|be (?:fine|okay|ok|a relief))\b",
+            "if I died I wouldn't mind",
+        ),
+        (
+            r"\bwant (?:it|this|everything) (?:all )?to (?:stop|end)(?= *(?:$|[.,;!?]|forever|for good|permanently))",
+            "want it all to stop",
+        ),
+        (r"\bwants? to (?:just )?not (?:exist|be here|be alive)\b", "wants to not exist"),
+    ),
+    "self_harm_urge": (
+        (
+            rf"\b(?:urges?|urged|craving|crave|cravings|tempted|temptation|want|wanted|need|needing|itching) (?:\w+ )?(?:to )?(?:{_SH_LOOSE})",
+            "urge to cut",
+        ),
+        (r"\b(?:self harm|cutting|cut|sh) (?:urges?|cravings?|thoughts)\b", "self-harm urges"),
+        (
+            rf"\b(?:thinking|think|thought|thoughts) (?:a lot )?(?:about|of) (?:{_SH_LOOSE}|hurting myself|harming myself)",
+            "thinking about cutting",
+        ),
+        (
+            rf"\btrying (?:so hard |really hard |hard )?not to (?:{_SH_LOOSE})",
+            "trying not to self-harm",
+        ),
+        (
+            r"\bcraving (?:the )?(?:relief|release|feeling) of (?:self harm|cutting)\b",
+            "craving the relief of self-harm",
+        ),
+        (
+            rf"\b(?:screaming|begging|telling me) (?:at me )?to (?:{_SH_ACT})",
+            "screaming at me to hurt myself",
+        ),
+        (
+            r"\b(?:did not|managed not to|resisted|avoided) (?:self harm|cut|cutting|hurt myself|hurting myself)\b.{0,40}\b(?:wanted to|urges?|tempted)\b",
+            "didn't, though I wanted to",
+        ),
+    ),
+    "recent_self_harm": (
+        (
+            r"\bi (?:just )?(?:cut|burned|burnt|hurt|harmed|hit|scratched|bruised|punched) myself\b(?! (?:shaving|cooking|by accident|accidentally|on (?:the|a)|at the gym|playing|lifting|running|falling|skiing|doing))",
+            "I cut myself",
+        ),
+        (
+            r"(?:^|[.,;!?] *|\band )(?:just )?(?:cut|burned|burnt|hurt|harmed) myself\b(?! (?:shaving|cooking|by accident|accidentally|on (?:the|a)))",
+            "(subjectless) hurt myself earlier",
+        ),
+        (
+            r"\b(?:i )?(?:just |have )?self harmed\b|\b(?:did|done) (?:self harm|some self harm)\b",
+            "self harmed",
+        ),
+        (
+            r"\b(?:relapsed|relapse|slipped up|slip up|slipped) (?:on|with|and) (?:self harm|cutting|cut|hurt myself|burned myself)\b",
+            "relapsed on self harm",
+        ),
+        (
+            r"\bi cut (?:again|yesterday|last night|today|this morning|earlier|tonight)\b|(?:^|[.!?] *)cut again\b",
+            "cut again",
+        ),
+        (
+            r"\b(?:started|been|am|was|keep|kept) (?:self harming|cutting|burning myself|hurting myself|hitting myself)(?: \w+)? (?:again|every|each|daily|most)\b|\b(?:have|i have) been (?:self harming|cutting|burning myself|hurting myself)\b",
+            "started cutting again",
+        ),
+        (r"\bfresh (?:cuts|wounds|burns|scars)\b", "fresh cuts"),
+        (
+            r"\b(?:banged|bang|banging|hit|hitting) my head (?:against|on|off) (?:the |a )?(?:wall|floor|door|desk)\b",
+            "banged my head against the wall",
+        ),
+        (
+            r"\b(?:punched|hit|kicked) (?:the |a )?(?:wall|door|mirror) on purpose\b|\bwanted it to hurt\b",
+            "punched the wall on purpose",
+        ),
+        (
+            r"\b(?:scratch|scratching|scratched|pick|picking|picked) (?:at )?my (?:arms?|skin|legs?|wrists?|face) (?:until|till) (?:they|it) (?:bleed|bled|bleeds|bleeding)\b",
+            "scratching until they bleed",
+        ),
+    ),
+    "hopelessness": (
+        (
+            r"\b(?:feel|feeling|felt|i am|am|so|completely|totally|utterly|everything is|everything feels|it is all|it all feels|things are|life is|it is|it feels) (?:\w+ )?hopeless\b(?! (?:at|with|when it comes|about \w+ing|romantic|case))",
+            "hopeless",
+        ),
+        (
+            r"\b(?:lost|lost all|losing|no|out of) hope\b|\bno hope left\b|\bhope is gone\b",
+            "lost all hope",
+        ),
+        (
+            r"\bno (?:way out|escape|future|light at the end)\b|\btrapped\b|\bstuck like this forever\b",
+            "no way out",
+        ),
+        (
+            r"\bcan not see (?:a|any) (?:future|way out|way forward|end to this)\b",
+            "can't see a future",
+        ),
+        (
+            r"\b(?:there is )?no point (?:to|in|of)? ?(?:anything|trying|it all|carrying on|going on|any of it|me)\b|\b(?:do not|can not) see the point(?: (?:anymore|of anything|in anything|in trying|of trying))?(?= *(?:$|[.,;!?]|anymore|honestly))",
+            "no point",
+        ),
+        (
+            r"\bwhat is the point (?:of|in) (?:trying|anything|it all|any of it|going on|carrying on)\b",
+            "what's the point of trying",
+        ),
+        (r"\bwhy (?:even )?bother(?: (?:anymore|trying|at all))?(?= *(?:$|[.,;!?]))", "why bother"),
+        (
+            r"\bcan not (?:go on|keep going|keep doing this|do this|do it|keep fighting|take (?:it|this|much more)|cope)(?: \w+)? (?:anymore|any longer|like this|much longer)\b|\bcan not go on\b|\bcan not keep fighting\b",
+            "can't go on",
+        ),
+        (
+            r"\bnothing will ever (?:change|get better|be (?:okay|ok|alright|fine|better|the same)|improve)\b",
+            "nothing will ever change",
+        ),
+        (
+            r"\b(?:never|not ever) (?:going to )?(?:get|be|feel) (?:any )?(?:better|happy|okay|ok|normal) again\b|\bnever going to get (?:any )?better\b|\bwill never (?:get|be|feel) (?:any )?(?:better|happy|okay|ok|normal)\b",
+            "never going to get better",
+        ),
+        (
+            r"\bdo not think (?:i will|i am going to|things will|it will|anything will) (?:ever )?(?:get|be|feel) (?:any )?(?:better|happy|okay|ok)\b",
+            "don't think things will ever get better",
+        ),
+        (
+            r"\bnothing left (?:for me|in me|to (?:give|live for|lose|fight for))\b",
+            "nothing left for me",
+        ),
+        (
+            r"\b(?:i am|i have|have) giv(?:ing|en) up(?= *(?:$|[.,;!?]|on (?:life|everything|myself|me|getting better|recovery|hope|living|it all|ever)))|\bgive up on (?:life|everything|myself|getting better|recovery|living)\b",
+            "giving up",
+        ),
+        (
+            r"\bmy future (?:is|looks|feels) (?:just |only )?(?:more (?:of )?(?:this )?(?:pain|suffering|of this)|empty|dark|bleak|pointless|hopeless|nothing)\b",
+            "my future is just more pain",
+        ),
+        (r"\btired of (?:hoping|trying|fighting|pretending)\b", "tired of hoping"),
+    ),
+    "burden": (
+        (
+            r"\b(?:i am|i feel like|feel like|i feel|feeling like|being|im just|i am just|i am only|i am such) (?:such |just |only |nothing but |)(?:a |an )?(?:huge |massive |constant |total )?(?:burden|waste of (?:space|oxygen|air|life)|drain on)\b(?! of proof)",
+            "I'm a burden",
+        ),
+        (
+            r"\b(?:better|happier|fine|okay|ok|relieved|easier|good) (?:off )?without me\b",
+            "better off without me",
+        ),
+        (
+            r"\b(?:better|happier|fine|relieved|easier) (?:off )?if i (?:was|were|am) (?:gone|dead|not (?:here|around|alive)|never born)\b|\b(?:better|happier|relieved) (?:off )?if i (?:never existed|did not exist|disappeared|was never born|had never been born)\b",
+            "relieved if I was gone",
+        ),
+        (
+            r"\b(?:no one|nobody|none of them) (?:would|will|is going to) (?:even )?(?:miss me|notice me|care (?:if|that|when) i|notice (?:if|that|when) i|be sad (?:if|when) i|care about me)\b",
+            "nobody would miss me",
+        ),
+        (
+            r"\b(?:no one|nobody) (?:would|will) (?:even )?(?:care|notice)(?= *(?:$|[.,;!?]))",
+            "nobody would care",
+        ),
+        (
+            r"\b(?:just |only )?taking up space\b|\bdrag everyone down\b|\bruin(?:ing)? everyone(?:s)? li(?:fe|ves)\b",
+            "taking up space",
+        ),
+    ),
+}
+
+# Fallbacks: a bare first-person act with no modal ("kill myself lol") is ideation; they
+# count only when no imminent signal fired.
+_FALLBACK_TABLE: dict[str, tuple[tuple[str, str], ...]] = {
+    "passive_ideation": (
+        (
+            r"\b(?:kill(?:ing)? myself|end(?:ing)? my (?:own )?life|tak(?:e|ing) my (?:own )?life|commit(?:ting)? suicide|hang(?:ing)? myself)\b",
+            "bare act",
+        ),
+    ),
+    "self_harm_urge": ((r"\bto (?:hurt|harm|burn) myself\b", "to hurt myself"),),
+}
+
+# ---------------------------------------------------------------------------------------
+# Weak cues: count only in combination (see _combine).
+# ---------------------------------------------------------------------------------------
+
+_CUE_TABLE: dict[str, tuple[tuple[str, str], ...]] = {
+    "vague_act": (
+        (
+            r"\b(?:going to|about to|gonna|i will|i am|i|want to|ready to|decided to|finally) (?:finally |just |really |actually )?(?:do it|go through with it|make it happen|do something stupid|end it|end this)\b(?! with)",
+            "going to do it",
+        ),
+        (
+            r"\b(?:going to|about to|i will|i am) (?:just )?jump\b(?! (?:in|into|on|at|for|up|around|the gun|ahead|ship))",
+            "going to jump",
+        ),
+    ),
+    "time": ((rf"\b{_TIME}\b", "a time"),),
+    "apology": (
+        (
+            r"\b(?:i am )?(?:so |really )?sorry\b(?! (?:for|about) (?:the|my|this) (?:long|late|rant|delay|typos?|spam|essay|moan|vent|post|message))(?! to hear)(?! you)",
+            "I'm sorry",
+        ),
+        (r"\bforgive me\b", "forgive me"),
+    ),
+    "farewell": (
+        (
+            r"\b(?:goodbye|bye|farewell)\b(?! (?:to (?:my|the|our)|\d|for now|for the (?:night|day)|for a bit))",
+            "goodbye",
+        ),
+        (r"\bbefore i go\b", "before I go"),
+        (
+            r"\bdo not (?:try to |bother trying to )?(?:find|look for|come after|come looking for) me\b",
+            "don't try to find me",
+        ),
+        (
+            r"\b(?:last|final) (?:message|post|words)\b(?! (?:before|for|in|on|of|until|till))",
+            "last message",
+        ),
+    ),
+    "love_thanks": (
+        (r"\b(?:i )?love (?:you all|you guys|all of you|everyone|you so much)\b", "I love you all"),
+        (
+            r"\bthank(?:s| you) (?:all |everyone )?for (?:everything|being there|trying|all you have done|all your help|being my friends?|being so kind)\b",
+            "thank you for everything",
+        ),
+        (r"\b(?:was|is) not (?:your|anyones|her|his|their) fault\b", "it wasn't your fault"),
+        (r"\b(?:it is )?better this way\b|\bit is for the best\b", "better this way"),
+        (r"\btake care of (?:each other|yourselves|my \w+)\b", "take care of each other"),
+    ),
+    "finality": (
+        (
+            r"\b(?:made|make) (?:my|the|up my) (?:choice|decision|mind)\b|\bi (?:have )?decided\b|\bdecision is made\b|\bmy mind is made up\b",
+            "I've decided",
+        ),
+        (
+            r"\bi mean it this time\b|\bno going back\b|\bno other way\b|\bonly way out\b",
+            "I mean it this time",
+        ),
+        (r"\b(?:no one|nobody|you) can (?:not )?stop me\b", "nobody can stop me"),
+        (r"\b(?:for when|until) i am ready\b|\bi am ready\b(?= *(?:$|[.,;!?]|now))", "I'm ready"),
+        (r"\bnot scared (?:of dying|to die|anymore)\b", "not scared of dying"),
+    ),
+    "means_weak": (
+        (
+            rf"\b(?:have|got|bought|ordered|holding|found|have got) (?:a |the |my |some |all the |enough )?(?:\w+ )?(?:{_PILLS}|rope|blade|razor blades?|razor)\b(?! (?:swing|ladder|for (?:my|the) (?:dad|mum|kids|garden)))",
+            "got the pills",
+        ),
+        (
+            rf"\b{_PILLS} (?:hidden|stashed|saved)\b|\b(?:hidden|stashed|hiding) (?:my |the |some )?{_PILLS}\b",
+            "pills hidden",
+        ),
+    ),
+    "plan_weak": (
+        (
+            r"\b(?:it is |i have |have |everything is )?(?:it )?all (?:planned|sorted|arranged)(?: out)?\b|\beverything is (?:planned|sorted|arranged|ready)\b",
+            "all planned",
+        ),
+        (
+            r"\bgiv(?:en|ing|e) away (?:most of |all of |all )?my (?:things|stuff|belongings|possessions|books|clothes|savings)\b",
+            "given away my things",
+        ),
+        (r"\bwill not need (?:them|it|anything|my \w+)(?: anymore)?\b", "won't need them"),
+        (
+            r"\baffairs in order\b|\bmy will is (?:done|written|sorted|ready)\b|\bwritten my will\b",
+            "affairs in order",
+        ),
+        (r"\b(?:cat|dog|pets?|kids) (?:has|have) (?:a )?new homes?\b", "found my cat a new home"),
+        (r"\bcancel(?:led|ed) everything\b", "cancelled everything"),
+        (
+            r"\b(?:need|wait(?:ing)? for|when) (?:everyone|the house|them) (?:to be |is |are )?(?:out|empty|asleep|gone)\b",
+            "when the house is empty",
+        ),
+    ),
+    "act_weak": (
+        (rf"\bswallowed (?:the |my |all the |them)(?:{_PILLS})?\b", "swallowed the tablets"),
+        (r"\b(?:already|just) (?:took|taken|swallowed) them\b", "already took them"),
+        (
+            rf"\b(?:{_PILLS}|they) (?:are |have )?(?:starting to |started to )?(?:kick(?:ing)? in|work(?:ing)?)\b",
+            "pills kicking in",
+        ),
+        (r"\bi have (?:already )?started\b|\bit has started\b", "I've started"),
+        (
+            r"\bit is too late(?: now)?(?= *(?:$|[.,;!?]|to stop|for me))|\btoo late to stop\b",
+            "it's too late now",
+        ),
+        (
+            r"\b(?:i am|am) (?:standing |sitting |stood |sat )?(?:on|at) (?:the |a )?(?:top of (?:the |a )?)?(?:bridge|roof|rooftop|cliff|edge|car park roof)\b(?! (?:terrace|garden|bar|top|of my|on my|near))",
+            "on the bridge",
+        ),
+        (r"\bfeel (?:so |really )?(?:dizzy|drowsy|sick|faint|woozy)\b", "feel dizzy"),
+    ),
+    "return": (
+        (
+            r"\b(?:see you|talk (?:to you )?(?:soon|later|tomorrow)|be back|back (?:soon|in|on|next|after|when|tomorrow|later)"
+            r"|update you|(?:for|in) (?:a bit|a while|now|the night|a few|a couple)|catch you|talk to you later|goodnight|night all"
+            r"|holiday|a break|logging off|signing off|cheering you on|when i am out|next (?:week|month|time|session|year)|2\d\d\d)\b",
+            "see you soon",
+        ),
+    ),
+    "death_word": (
+        (rf"\b(?:die|dying|dead|death|suicid\w*|{_SELF_ACT}|not wake up)\b", "death words"),
+    ),
+}
+
+# ---------------------------------------------------------------------------------------
+# Context: negation, the past, someone else, quotations.
+# ---------------------------------------------------------------------------------------
+
+_CLAUSE_BREAK = re.compile(
+    r"[.!?;:\n()]+|,| - |\b(?:but|though|although|however|except|whereas|yet)\b"
+)
+_QUOTED = re.compile(r"(?<![a-z0-9])(['\"])(?=\S)([^'\"\n]{1,200}?)(?<=\S)\1(?![a-z0-9])")
+_NEGATORS = frozenset({"not", "never", "no", "nor", "without", "nothing"})
+_NEGATION_STOP = frozenset({"i", "and", "so", "because", "then", "if", "when", "that"})
+# "can not stop thinking about cutting" is not a negation of "cutting".
+_NEGATION_CANCEL = frozenset(
+    {"stop", "help", "resist", "shake", "escape", "wait", "handle", "bear", "sure", "get"}
+)
+_PAST = re.compile(
+    r"\b(?:used to|use to|back then|back in|years ago|a year ago|months ago|last year"
+    r"|when i was (?:younger|little|small|a (?:kid|child|teen|teenager|student)|at (?:school|uni|college)|in (?:school|my \w+)|\d+)"
+    r"|in my (?:teens|twenties|thirties|forties|20s|30s|40s|youth|childhood|early|late)"
+    r"|as a (?:kid|child|teen|teenager)|in (?:19|20)\d\d|(?:most|much|all) of (?:19|20)\d\d"
+    r"|spent years|since my last|since i last|my last (?:attempt|relapse)|my (?:first |previous |own )?attempt"
+    r"|survived (?:my|an|the|a)|survivor|recovered from|looked back|looking back|remember when"
+    r"|(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|several|many|few)"
+    r" (?:days?|weeks?|months?|years?|decades?) (?:clean|free|sober|without|since|of recovery)"
+    r"|(?:months?|years?|decades?) (?:ago|clean|free)|clean from|free from|free of)\b"
+)
+_THIRD_PRONOUNS = frozenset(
+    {
+        "he",
+        "she",
+        "they",
+        "you",
+        "someone",
+        "somebody",
+        "anyone",
+        "anybody",
+        "everyone",
+        "everybody",
+        "people",
+        "who",
+        "whoever",
+        "one",
+    }
+)
+_PERSON_NOUNS = frozenset(
+    """friend friends mate mates bestie son sons daughter daughters brother brothers sister
+    sisters mum mom mother dad father parent parents partner husband wife boyfriend
+    girlfriend bf gf kid kids child children teen teenager teenagers flatmate roommate
+    housemate colleague coworker client patient patients uncle aunt auntie nan nana gran
+    granny grandma grandmother grandad grandpa grandfather cousin student students
+    classmate classmates neighbour neighbor member members character villain victim man
+    woman guy girl boy nephew niece carer therapist doctor manager boss teacher
+    stepdad stepmum stepmom ex""".split()
+)
+_POSSESSIVE_OTHER = frozenset({"his", "her", "their", "your", "whose"})
+_REPORTING = re.compile(
+    r"\b(?:said|says|saying|told|tells|telling|texted|texts|messaged|posted|wrote|writes"
+    r"|asked|asks|mentioned|admitted|joked|joking|jokes|screamed|shouted|thinks|talks about"
+    r"|talking about|talked about|going on about|wished)\b"
+)
+_FIRST_PERSON_WORD = re.compile(r"\b(?:i|me|myself|my|mine)\b")
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    signal: str
+    regex: re.Pattern[str]
+    note: str
+
+
+def _compile(table: dict[str, tuple[tuple[str, str], ...]]) -> tuple[_Rule, ...]:
+    return tuple(
+        _Rule(signal, re.compile(pattern), note)
+        for signal, rows in table.items()
+        for pattern, note in rows
+    )
+
+
+_RULES = _compile(_SIGNAL_TABLE)
+_FALLBACK_RULES = _compile(_FALLBACK_TABLE)
+_CUE_RULES = _compile(_CUE_TABLE)
+# Cues read as-is, without the context checks (a time or a farewell can be anywhere).
+_UNCHECKED_CUES = frozenset({"time", "return", "death_word"})
+
+
+class _Context:
+    """Clause boundaries and quotations of one normalised message."""
+
+    __slots__ = ("text", "_starts", "_ends", "_quotes")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        starts = [0]
+        ends = []
+        for m in _CLAUSE_BREAK.finditer(text):
+            ends.append(m.start())
+            starts.append(m.end())
+        ends.append(len(text))
+        self._starts = starts
+        self._ends = ends
+        self._quotes = (
+            [(m.start(), m.end()) for m in _QUOTED.finditer(text)]
+            if ("'" in text or '"' in text)
+            else []
+        )
+
+    def clause(self, pos: int) -> tuple[int, int]:
+        i = bisect_right(self._starts, pos) - 1
+        return self._starts[i], self._ends[i]
+
+    def quoted(self, pos: int) -> bool:
+        return any(a < pos < b for a, b in self._quotes)
+
+    def counts(self, m: re.Match[str]) -> bool:
+        """Whether a match speaks for the author, now, without negation."""
+        start = m.start()
+        if self.quoted(start):
+            return False
+        c_start, c_end = self.clause(start)
+        prefix = self.text[c_start:start]
+        words = prefix.split()
+        first = m.group(0).split(" ", 1)[0]
+        if first not in _NEGATION_STOP and _negated(words):
+            return False
+        if _PAST.search(self.text, c_start, max(c_end, m.end())):
+            return False
+        if _reported_by_other(prefix):
+            return False
+        if words and words[-1] in _POSSESSIVE_OTHER:
+            return False
+        if not _FIRST_PERSON_WORD.search(m.group(0)) and _subject_is_other(words):
+            return False
+        return True
+
+
+def _negated(words: list[str]) -> bool:
+    """A negator shortly before the match, with no new subject in between."""
+    n = len(words)
+    for i in range(n - 1, max(-1, n - 6), -1):
+        w = words[i]
+        if w in _NEGATION_STOP:
+            return False
+        if w in _NEGATORS:
+            return not any(b in _NEGATION_CANCEL for b in words[i + 1 :])
+    return False
+
+
+def _subject_is_other(words: list[str]) -> bool:
+    """The nearest subject before the match is someone other than the author."""
+    for w in reversed(words[-8:]):
+        if w == "i":
+            return False
+        if w in _THIRD_PRONOUNS or w in _PERSON_NOUNS:
+            return True
+    return False
+
+
+def _reported_by_other(prefix: str) -> bool:
+    """'my daughter said ...', 'he keeps saying ...': someone else's words."""
+    last = None
+    for last in _REPORTING.finditer(prefix):
+        pass
+    if last is None:
+        return False
+    return _subject_is_other(prefix[: last.start()].split())
+
+
+# ---------------------------------------------------------------------------------------
+# Method detail (safe messaging: shown to others only behind a warning)
+# ---------------------------------------------------------------------------------------
+
+_METHOD = re.compile(
+    rf"\b(?:overdos\w*|{_PILLS}|rope|noose|hang\w*|ligature|jump\w*|bridge|roof|cliff|ledge"
+    r"|tracks|train|blade|razor|knife|cut\w*|gun|shoot|shot|firearm|exhaust|charcoal|drown\w*"
+    r"|bleed\w*|blood|vodka|alcohol)\b"
+)
+_DETAIL = re.compile(
+    r"\b(?:\d+ ?(?:mg|g|ml|pills?|tablets?|x|floors?|storeys?|stories|feet|ft|metres?|meters?)\b"
+    r"|whole (?:bottle|box|pack|packet|strip)|all (?:of )?my (?:\w+ )?(?:pills|tablets|meds|medication|antidepressants|painkillers)"
+    r"|handful|deep(?:ly|er)?|vertical\w*|veins?|artery|arteries|wrists?"
+    r"|with (?:vodka|alcohol|wine|whisky|whiskey|beer|gin|rum|booze|drink)"
+    r"|lethal|fatal|how (?:many|much)|high enough|all of them|every (?:pill|tablet)"
+    r"|paracetamol|acetaminophen|tylenol|ibuprofen|aspirin|codeine|tramadol|insulin|sertraline"
+    r"|fluoxetine|citalopram|amitriptyline|diazepam|zopiclone|oxycodone|fentanyl|morphine|lithium)\b"
+)
+_RISK_CONTEXT = re.compile(
+    r"\b(?:suicid\w*|overdos\w*|kill(?:ed|ing)? (?:my|him|her|them)sel(?:f|ves)|self harm\w*"
+    r"|end (?:my|his|her|their) li(?:fe|ves)|attempt\w*|die|died|dying|dead)\b"
+)
+
+
+def _method_detail(text: str, at_risk: bool) -> bool:
+    if not (at_risk or _RISK_CONTEXT.search(text)):
+        return False
+    return bool(_METHOD.search(text) and _DETAIL.search(text))
+
+
+# ---------------------------------------------------------------------------------------
+# Assessment
+# ---------------------------------------------------------------------------------------
+
+_MAX_CHARS = 20_000  # longer input is read up to here; messages are far shorter
+
+
+def _hits(
+    rules: tuple[_Rule, ...], ctx: _Context, unchecked: frozenset[str]
+) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for rule in rules:
+        if rule.signal in found and rule.note in found[rule.signal]:
+            continue
+        for m in rule.regex.finditer(ctx.text):
+            if rule.signal in unchecked or ctx.counts(m):
+                found.setdefault(rule.signal, set()).add(rule.note)
+                break
+    return found
+
+
+def _combine(signals: set[str], cues: dict[str, set[str]]) -> None:
+    """Turn co-occurring weak cues into signals, in place."""
+
+    def has(name: str) -> bool:
+        return name in cues
+
+    def n(name: str) -> int:
+        return len(cues.get(name, ()))
+
+    any_signal = bool(signals)
+    # "i'm going to do it tonight", "tonight's the night i finally do it. i'm sorry."
+    if has("vague_act") and (
+        has("time")
+        or has("apology")
+        or has("farewell")
+        or has("finality")
+        or has("death_word")
+        or any_signal
+        or has("means_weak")
+    ):
+        signals.add("intent")
+    # "got the pills. tonight.", "pills hidden for when i'm ready"
+    if has("means_weak") and (
+        has("time")
+        or has("finality")
+        or has("vague_act")
+        or has("plan_weak")
+        or has("act_weak")
+        or (signals & _IMMINENT)
+        or n("means_weak") >= 2
+    ):
+        signals.add("means")
+    # "it's all planned, i just need everyone out of the house"
+    if n("plan_weak") >= 2 or (
+        has("plan_weak") and (has("finality") or has("means_weak") or has("farewell") or any_signal)
+    ):
+        signals.add("plan")
+    # "i've swallowed the tablets and i feel dizzy", "i'm on the bridge. i'm going to jump."
+    if n("act_weak") >= 2 or (
+        has("act_weak")
+        and (has("apology") or has("farewell") or has("vague_act") or bool(signals & _IMMINENT))
+    ):
+        signals.add("act_in_progress")
+    # "goodbye everyone. thank you for everything. i'm sorry."
+    if has("farewell") and not has("return"):
+        others = n("farewell") - 1 + n("apology") + n("love_thanks") + n("finality")
+        if others >= 1 or signals:
+            signals.add("goodbye")
+    if (has("apology") and has("love_thanks") and has("finality")) and not has("return"):
+        signals.add("goodbye")
+    # A set time makes any imminent signal more urgent, and says so.
+    if has("time") and signals & _IMMINENT:
+        signals.add("timing")
+
+
+def assess(text: str) -> Assessment:
+    """Assess one message. Deterministic, in-process, no I/O."""
+    if not text or text.isspace():
+        return NONE
+    norm = normalise(text[:_MAX_CHARS])
+    if not norm:
+        return NONE
+    ctx = _Context(norm)
+    signals = set(_hits(_RULES, ctx, frozenset()))
+    cues = _hits(_CUE_RULES, ctx, _UNCHECKED_CUES)
+    _combine(signals, cues)
+    if not signals & _IMMINENT:
+        signals |= set(_hits(_FALLBACK_RULES, ctx, frozenset()))
+    if signals & _IMMINENT:
+        level: Level = "imminent"
+    elif signals:
+        level = "elevated"
+    else:
+        level = "none"
+    ordered = tuple(sorted(signals, key=_RANK.__getitem__))
+    return Assessment(level, ordered, _method_detail(norm, level != "none"))

@@ -1,0 +1,326 @@
+"""Who may do what: every route of the app, walked as six people.
+
+The routes are read from the app itself (tests/web_walk.py), so a route added without a
+line in these tables fails test_every_route_is_classified, and the walk then covers it.
+Each person makes a request that would succeed for someone allowed to make it (a valid
+body, an existing target), with a session of their own, so the only thing that differs
+between them is who they are:
+
+- anonymous: no credentials at all;
+- member: in the group (its main room included);
+- non_member: signed in, not in the group;
+- facilitator: the group's facilitator (its creator);
+- other_facilitator: a facilitator of another group, not in this one;
+- admin: an administrator, not in the group. Administrators manage roles and any group's
+  rules, retention and deletion, but never read a room they are not in: private
+  conversation stays with the people in it.
+
+API requests carry a bearer token; page requests the session cookie with the page's CSRF
+token, as a browser sends them. Refusals are the JSON error of docs/protocol.md (API) and
+private pages send anonymous visitors to /login.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from helpers import LiveServer, assert_error, open_ws
+from web_walk import (
+    ACTORS,
+    API_CALLS,
+    PAGE_CALLS,
+    Call,
+    Session,
+    World,
+    app_routes,
+    build_world,
+    send,
+)
+
+Expected = int | tuple[int, str]  # a status, or a redirect status and a pattern for Location
+
+
+def each(
+    anonymous: Expected,
+    member: Expected,
+    non_member: Expected,
+    facilitator: Expected,
+    other_facilitator: Expected,
+    admin: Expected,
+) -> dict[str, Expected]:
+    return dict(
+        zip(
+            ACTORS,
+            (anonymous, member, non_member, facilitator, other_facilitator, admin),
+            strict=True,
+        )
+    )
+
+
+def everyone(status: Expected) -> dict[str, Expected]:
+    return each(status, status, status, status, status, status)
+
+
+def signed_in(status: Expected) -> dict[str, Expected]:
+    """401 for anonymous; `status` for anyone signed in (their own account's business)."""
+    return each(401, status, status, status, status, status)
+
+
+# --------------------------------------------------------------------------- the API
+
+API_EXPECT: dict[tuple[str, str], dict[str, Expected]] = {
+    ("GET", "/api/v1/openapi.json"): everyone(200),
+    # accounts: open doors, then each person's own account
+    ("POST", "/api/v1/auth/signup"): everyone(201),
+    ("POST", "/api/v1/auth/login"): everyone(200),
+    ("POST", "/api/v1/auth/recover"): everyone(200),
+    ("POST", "/api/v1/auth/logout"): signed_in(204),
+    ("GET", "/api/v1/auth/me"): signed_in(200),
+    ("GET", "/api/v1/auth/sessions"): signed_in(200),
+    # the target is a session of the member's: nobody else can end it, or learn it exists
+    ("DELETE", "/api/v1/auth/sessions/{session_id}"): each(401, 204, 404, 404, 404, 404),
+    ("POST", "/api/v1/auth/password"): signed_in(204),
+    ("POST", "/api/v1/auth/recovery-codes"): signed_in(200),
+    ("GET", "/api/v1/me/groups"): signed_in(200),
+    ("GET", "/api/v1/me/export"): signed_in(200),
+    ("POST", "/api/v1/me/erase"): signed_in(204),
+    # groups: the directory is public; anyone signed in may join
+    ("GET", "/api/v1/groups"): everyone(200),
+    ("POST", "/api/v1/groups"): each(401, 403, 403, 201, 201, 201),
+    ("GET", "/api/v1/groups/{slug}"): everyone(200),
+    ("POST", "/api/v1/groups/{slug}/join"): signed_in(200),
+    ("POST", "/api/v1/groups/{slug}/accept-rules"): each(401, 200, 403, 200, 403, 403),
+    ("PUT", "/api/v1/groups/{slug}/alias"): each(401, 200, 403, 200, 403, 403),
+    ("POST", "/api/v1/groups/{slug}/leave"): each(401, 204, 404, 204, 404, 404),
+    # managing a group: its facilitators and administrators
+    ("PUT", "/api/v1/groups/{slug}/rules"): each(401, 403, 403, 200, 403, 200),
+    ("PUT", "/api/v1/groups/{slug}/retention"): each(401, 403, 403, 200, 403, 200),
+    ("DELETE", "/api/v1/groups/{slug}"): each(401, 403, 403, 204, 403, 204),
+    # the room: its members only; anyone else can't tell it from a room that doesn't exist
+    ("GET", "/api/v1/rooms/{room_id}/messages"): each(401, 200, 404, 200, 404, 404),
+    ("POST", "/api/v1/rooms/{room_id}/messages"): each(401, 201, 404, 201, 404, 404),
+    # roles: administrators only
+    ("PUT", "/api/v1/admin/users/{username}/role"): each(401, 403, 403, 403, 403, 200),
+}
+
+# --------------------------------------------------------------------------- pages
+
+LOGIN = (303, r"^/login\?next=/")  # private pages send anonymous visitors to sign in
+JOIN_FIRST = (303, r"^/g/[^/?#]+#join$")
+TO_ROOM = (303, r"^/g/[^/?#]+/room$")
+NOT_MEMBER_ERROR = (303, r"^/g/[^/?#]+\?error=(not_member|rules_not_accepted)#")
+TO_GROUP = (303, r"^/g/[^/?#]+$")
+POSTED = (303, r"^/g/[^/?#]+/room#composer$")
+
+
+def page_for_anyone_signed_in(status: Expected) -> dict[str, Expected]:
+    return each(LOGIN, status, status, status, status, status)
+
+
+PAGE_EXPECT: dict[tuple[str, str], dict[str, Expected]] = {
+    ("GET", "/healthz"): everyone(200),
+    ("GET", "/"): everyone(200),
+    ("GET", "/faq"): everyone(200),
+    ("GET", "/guidelines"): everyone(200),
+    ("GET", "/groups"): everyone(200),
+    ("GET", "/g/{slug}"): everyone(200),
+    ("GET", "/signup"): everyone(200),
+    ("POST", "/signup"): everyone(200),
+    ("GET", "/login"): everyone(200),
+    ("POST", "/login"): everyone((303, r"^/groups$")),
+    ("GET", "/recover"): everyone(200),
+    ("POST", "/recover"): everyone((303, r"^/settings\?notice=password-reset$")),
+    ("POST", "/logout"): everyone((303, r"^/$")),
+    ("GET", "/settings"): page_for_anyone_signed_in(200),
+    ("POST", "/settings/sessions/{session_id}/end"): each(
+        LOGIN, (303, r"^/settings\?notice=session-ended$"), 404, 404, 404, 404
+    ),
+    ("POST", "/settings/password"): page_for_anyone_signed_in(
+        (303, r"^/settings\?notice=password-changed$")
+    ),
+    ("POST", "/settings/recovery-codes"): page_for_anyone_signed_in(200),
+    ("GET", "/settings/export"): page_for_anyone_signed_in(200),
+    ("POST", "/settings/erase"): page_for_anyone_signed_in(200),
+    ("GET", "/groups/new"): each(LOGIN, 403, 403, 200, 200, 200),
+    ("POST", "/groups/new"): each(LOGIN, 403, 403, TO_GROUP, TO_GROUP, TO_GROUP),
+    ("POST", "/g/{slug}/join"): page_for_anyone_signed_in(TO_ROOM),
+    ("POST", "/g/{slug}/accept"): each(
+        LOGIN, TO_ROOM, NOT_MEMBER_ERROR, TO_ROOM, NOT_MEMBER_ERROR, NOT_MEMBER_ERROR
+    ),
+    ("POST", "/g/{slug}/alias"): each(
+        LOGIN,
+        (303, r"^/g/[^/?#]+#alias$"),
+        NOT_MEMBER_ERROR,
+        (303, r"^/g/[^/?#]+#alias$"),
+        NOT_MEMBER_ERROR,
+        NOT_MEMBER_ERROR,
+    ),
+    ("POST", "/g/{slug}/leave"): each(LOGIN, TO_GROUP, 404, TO_GROUP, 404, 404),
+    ("GET", "/g/{slug}/rules/edit"): each(LOGIN, 403, 403, 200, 403, 200),
+    ("POST", "/g/{slug}/rules"): each(LOGIN, 403, 403, TO_GROUP, 403, TO_GROUP),
+    ("POST", "/g/{slug}/retention"): each(
+        LOGIN,
+        403,
+        403,
+        (303, r"^/g/[^/?#]+\?saved=retention#manage$"),
+        403,
+        (303, r"^/g/[^/?#]+\?saved=retention#manage$"),
+    ),
+    ("POST", "/g/{slug}/delete"): each(
+        LOGIN, 403, 403, (303, r"^/groups$"), 403, (303, r"^/groups$")
+    ),
+    ("GET", "/g/{slug}/room"): each(LOGIN, 200, JOIN_FIRST, 200, JOIN_FIRST, JOIN_FIRST),
+    # Not a member: nothing is posted, and the room then sends them to its group page.
+    ("POST", "/g/{slug}/room/send"): each(
+        LOGIN, POSTED, JOIN_FIRST, POSTED, JOIN_FIRST, JOIN_FIRST
+    ),
+    ("GET", "/admin"): each(LOGIN, 403, 403, 403, 403, 200),
+    ("POST", "/admin/role"): each(LOGIN, 403, 403, 403, 403, (303, r"^/admin\?notice=")),
+}
+
+WEBSOCKETS = {"/api/v1/ws"}  # walked by test_the_websocket_answers_each_person_as_expected
+MOUNTS = {"/static"}  # static files: public, covered by test_security_headers.py
+
+
+def _label(key: tuple[str, str]) -> str:
+    return f"{key[0]} {key[1]}"
+
+
+def _unclassified(found: set[tuple[str, str]], table: dict[tuple[str, str], Any]) -> str:
+    missing = sorted(found - set(table))
+    stale = sorted(set(table) - found)
+    return (
+        f"routes nobody classified (add them to this file's tables and to "
+        f"tests/web_walk.py): {missing}; entries for routes that no longer exist: {stale}"
+    )
+
+
+async def test_every_route_is_classified(server: LiveServer) -> None:
+    assert server.app is not None
+    routes = app_routes(server.app)
+    api = {r.key for r in routes if r.kind == "api"}
+    pages = {r.key for r in routes if r.kind == "page"}
+    assert api == set(API_EXPECT), _unclassified(api, API_EXPECT)
+    assert api == set(API_CALLS), _unclassified(api, API_CALLS)
+    assert pages == set(PAGE_EXPECT), _unclassified(pages, PAGE_EXPECT)
+    assert pages == set(PAGE_CALLS), _unclassified(pages, PAGE_CALLS)
+    assert {r.path for r in routes if r.kind == "websocket"} == WEBSOCKETS
+    assert {r.path for r in routes if r.kind == "mount"} == MOUNTS
+    # Every documented API operation is one of the walked routes, and nothing else.
+    schema = server.app.openapi()
+    documented = {(method.upper(), path) for path, ops in schema["paths"].items() for method in ops}
+    assert documented == api - {("GET", "/api/v1/openapi.json")}
+
+
+def _matches(response: httpx.Response, expected: Expected) -> bool:
+    if isinstance(expected, int):
+        return response.status_code == expected
+    status, location = expected
+    return response.status_code == status and bool(
+        re.search(location, response.headers.get("location", ""))
+    )
+
+
+def _seen(response: httpx.Response) -> Expected:
+    if 300 <= response.status_code < 400:
+        return (response.status_code, response.headers.get("location", ""))
+    return response.status_code
+
+
+@pytest.mark.parametrize("key", sorted(API_EXPECT), ids=_label)
+async def test_api_route_answers_each_person_as_expected(
+    key: tuple[str, str], server: LiveServer, client: httpx.AsyncClient
+) -> None:
+    world = await build_world(server, client)
+    method = key[0]
+    got: dict[str, Expected] = {}
+    for actor in ACTORS:
+        call = await API_CALLS[key](world, actor)
+        session = await world.session(actor)
+        r = await send(client, method, call, bearer=session)
+        got[actor] = r.status_code
+        if r.status_code >= 400:
+            assert_error(r, r.status_code)  # the protocol's JSON error, whoever is refused
+    assert got == API_EXPECT[key], f"{_label(key)}: expected {API_EXPECT[key]}, got {got}"
+
+
+async def _anonymous_csrf(client: httpx.AsyncClient) -> tuple[str, dict[str, str]]:
+    """The pre-sign-in CSRF token a browser gets with any page, and its cookie."""
+    client.cookies.clear()
+    r = await client.get("/login", headers={"Accept": "text/html"})
+    token = r.cookies.get("ss_csrf")
+    assert token, r.headers
+    client.cookies.clear()
+    return token, {"Cookie": f"ss_csrf={token}"}
+
+
+async def _as_browser(
+    world: World, actor: str, method: str, call: Call
+) -> tuple[httpx.Response, Session | None]:
+    client = world.client
+    session = await world.session(actor)
+    html = {"Accept": "text/html,application/xhtml+xml"}
+    if session is None:
+        token, cookie = await _anonymous_csrf(client)
+        r = await send(client, method, call, csrf=token, headers={**html, **cookie})
+    else:
+        r = await send(client, method, call, cookie=session, csrf=session.csrf, headers=html)
+    return r, session
+
+
+@pytest.mark.parametrize("key", sorted(PAGE_EXPECT), ids=_label)
+async def test_page_route_answers_each_person_as_expected(
+    key: tuple[str, str], server: LiveServer, client: httpx.AsyncClient
+) -> None:
+    world = await build_world(server, client)
+    method = key[0]
+    expected = PAGE_EXPECT[key]
+    got: dict[str, Expected] = {}
+    wrong = []
+    for actor in ACTORS:
+        call = await PAGE_CALLS[key](world, actor)
+        r, _ = await _as_browser(world, actor, method, call)
+        got[actor] = _seen(r)
+        if not _matches(r, expected[actor]):
+            wrong.append(actor)
+        elif expected[actor] == LOGIN:  # and back to where they were going afterwards
+            assert r.headers["location"] == "/login?next=" + quote(call.path), r.headers
+    assert not wrong, f"{_label(key)}: wrong for {wrong}; expected {expected}, got {got}"
+
+
+async def test_the_websocket_answers_each_person_as_expected(
+    server: LiveServer, client: httpx.AsyncClient
+) -> None:
+    world = await build_world(server, client)
+    room = world.group["room_id"]
+
+    ws = await open_ws(server, hello=False)
+    await ws.send({"type": "hello", "resume": {str(room): 0}})
+    frame = await ws.expect("error")
+    assert frame["code"] == "unauthenticated", frame
+    assert await ws.wait_closed() == 4401
+
+    in_room = {"member", "facilitator"}
+    for actor in ACTORS[1:]:
+        session = await world.session(actor)
+        assert session is not None
+        ws = await open_ws(server, session.token)
+        try:
+            assert ws.ready is not None
+            assert (room in ws.ready["rooms"]) == (actor in in_room), (actor, ws.ready)
+            if actor in in_room:
+                message = await ws.send_message(room, f"Hello from the {actor}.")
+                assert message["room_id"] == room
+                continue
+            await ws.send(
+                {"type": "send", "room_id": room, "client_id": "c-1", "body": "Let me in?"}
+            )
+            frame = await ws.expect("error")
+            assert (frame["code"], frame.get("client_id")) == ("not_found", "c-1"), frame
+        finally:
+            await ws.close()

@@ -1,0 +1,426 @@
+"""Every route of the app, and a world of people to walk them with.
+
+Shared by test_authorization.py (who may do what) and test_security_headers.py (CSRF and
+"no state change on GET"). The routes come from the app itself (`app_routes`), so a new
+route that nobody described here makes those tests fail until it is described: a builder
+in API_CALLS or PAGE_CALLS that makes a request which would succeed for someone allowed to
+make it, and a line in each expectation table.
+
+People are made in-process through the app's own actions (as `safespace users create`
+does), and every request gets a session of its own (`World.session`), so a request that
+ends sessions or changes a password never disturbs the next one.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from starlette.routing import Mount, WebSocketRoute
+
+from helpers import PASSWORD, Account, LiveServer, create_group, join, privileged, unique_name
+from safespace.actions import accounts
+from safespace.db.base import Base
+from safespace.web.deps import optional_principal
+
+# Who walks the routes: nobody, a member of the group, someone signed in but not in it, the
+# group's facilitator, a facilitator of another group (not in this one), an administrator
+# (not in this group either).
+ACTORS = ("anonymous", "member", "non_member", "facilitator", "other_facilitator", "admin")
+NEW_PASSWORD = "a-fresh-calm-phrase-73"
+UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str  # an HTTP method, "WS" for a websocket, "MOUNT" for a mounted app
+    path: str
+    kind: str  # "api" (under /api/), "page", "websocket", "mount"
+    # API routes: whether the handler depends on who is asking (bearer or cookie), which is
+    # where a cookie-authenticated write gets its CSRF check (web/deps.py)
+    signed_in: bool = False
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.method, self.path)
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def app_routes(app: FastAPI) -> list[Route]:
+    """The app's routes as requests see them (included routers flattened), HEAD left out."""
+    try:  # FastAPI 0.12x+ keeps included routers as lazy entries of app.routes
+        from fastapi.routing import iter_route_contexts
+
+        entries: list[Any] = list(iter_route_contexts(app.routes))
+    except ImportError:  # older FastAPI: app.routes is already flat
+        entries = list(app.routes)
+    found: list[Route] = []
+    for entry in entries:
+        route = getattr(entry, "original_route", entry)
+        path = str(entry.path)
+        if isinstance(route, Mount):
+            found.append(Route("MOUNT", path, "mount"))
+        elif isinstance(route, WebSocketRoute):
+            found.append(Route("WS", path, "websocket"))
+        else:
+            kind = "api" if path.startswith("/api/") else "page"
+            dependant = getattr(route, "dependant", None)
+            signed_in = dependant is not None and _depends_on(dependant, optional_principal)
+            for method in sorted(set(entry.methods or ()) - {"HEAD"}):
+                found.append(Route(method, path, kind, signed_in))
+    return found
+
+
+def _depends_on(dependant: Any, target: Callable[..., Any]) -> bool:
+    return any(d.call is target or _depends_on(d, target) for d in dependant.dependencies)
+
+
+# --------------------------------------------------------------------------- the world
+
+
+@dataclass
+class Session:
+    token: str
+    csrf: str
+    id: int
+
+    @property
+    def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
+class World:
+    server: LiveServer
+    client: httpx.AsyncClient
+    people: dict[str, Account]
+    group: dict[str, Any]  # made by `facilitator`, joined by `member`
+    other_group: dict[str, Any]  # made by `other_facilitator`
+    passwords: dict[str, str] = field(default_factory=dict)
+
+    async def session(self, actor: str) -> Session | None:
+        """A new session of this person (None for anonymous), opened in-process so no
+        sign-in rate limit is spent on setting the scene."""
+        if actor == "anonymous":
+            return None
+        person = self.people[actor]
+        done = await accounts.log_in(
+            self.server.svc, person.username, self.passwords.get(actor, PASSWORD)
+        )
+        return Session(done.token, done.session.csrf_token, done.session.id)
+
+    async def fresh_group(self) -> dict[str, Any]:
+        """Another group of `facilitator`'s with `member` in it, for requests that use a
+        group up (leave, delete)."""
+        group = await create_group(self.client, self.people["facilitator"])
+        await join(self.client, self.people["member"], group)
+        return group
+
+    async def spare(self) -> Account:
+        """Someone else entirely: a target for sign-in, recovery and role changes."""
+        return await privileged(self.server, role="member")
+
+
+async def build_world(server: LiveServer, client: httpx.AsyncClient) -> World:
+    people = {
+        "member": await privileged(server, role="member"),
+        "non_member": await privileged(server, role="member"),
+        "facilitator": await privileged(server, role="facilitator"),
+        "other_facilitator": await privileged(server, role="facilitator"),
+        "admin": await privileged(server, role="admin"),
+    }
+    group = await create_group(client, people["facilitator"])
+    await join(client, people["member"], group, alias=unique_name("alias"))
+    other_group = await create_group(client, people["other_facilitator"])
+    return World(server, client, people, group, other_group)
+
+
+# --------------------------------------------------------------------------- requests
+
+
+@dataclass
+class Call:
+    """One request: its path with the parameters filled in, and its JSON body or form."""
+
+    path: str
+    json: Any = None
+    form: dict[str, str] | None = None
+
+
+Builder = Callable[[World, str], Awaitable[Call]]
+
+
+def _fixed(path: str, json: Any = None, form: dict[str, str] | None = None) -> Builder:
+    async def build(w: World, actor: str) -> Call:
+        return Call(path, json, form)
+
+    return build
+
+
+def _in_group(template: str, json: Any = None, form: dict[str, str] | None = None) -> Builder:
+    async def build(w: World, actor: str) -> Call:
+        return Call(template.format(slug=w.group["slug"], room_id=w.group["room_id"]), json, form)
+
+    return build
+
+
+def _in_fresh_group(template: str, form: dict[str, str] | None = None) -> Builder:
+    async def build(w: World, actor: str) -> Call:
+        return Call(template.format(slug=(await w.fresh_group())["slug"]), None, form)
+
+    return build
+
+
+async def _member_session_path(w: World, template: str) -> str:
+    target = await w.session("member")
+    assert target is not None
+    return template.format(session_id=target.id)
+
+
+async def _signup(w: World, actor: str) -> Call:
+    return Call("/api/v1/auth/signup", {"username": unique_name(), "password": PASSWORD})
+
+
+async def _login(w: World, actor: str) -> Call:
+    spare = await w.spare()
+    return Call("/api/v1/auth/login", {"username": spare.username, "password": PASSWORD})
+
+
+async def _recover(w: World, actor: str) -> Call:
+    spare = await w.spare()
+    body = {
+        "username": spare.username,
+        "recovery_code": spare.recovery_codes[0],
+        "new_password": NEW_PASSWORD,
+    }
+    return Call("/api/v1/auth/recover", body)
+
+
+async def _end_session(w: World, actor: str) -> Call:
+    return Call(await _member_session_path(w, "/api/v1/auth/sessions/{session_id}"))
+
+
+async def _new_group(w: World, actor: str) -> Call:
+    body = {"name": unique_name("Group"), "description": "A calm place."}
+    return Call("/api/v1/groups", body)
+
+
+async def _alias(w: World, actor: str) -> Call:
+    slug = w.group["slug"]
+    return Call(f"/api/v1/groups/{slug}/alias", {"alias": unique_name("alias")})
+
+
+async def _send(w: World, actor: str) -> Call:
+    body = {"client_id": uuid.uuid4().hex, "body": "Hello, everyone."}
+    return Call(f"/api/v1/rooms/{w.group['room_id']}/messages", body)
+
+
+async def _role(w: World, actor: str) -> Call:
+    spare = await w.spare()
+    return Call(f"/api/v1/admin/users/{spare.username}/role", {"role": "facilitator"})
+
+
+# One request per API route, which succeeds for whoever is allowed to make it.
+API_CALLS: dict[tuple[str, str], Builder] = {
+    ("GET", "/api/v1/openapi.json"): _fixed("/api/v1/openapi.json"),
+    ("POST", "/api/v1/auth/signup"): _signup,
+    ("POST", "/api/v1/auth/login"): _login,
+    ("POST", "/api/v1/auth/recover"): _recover,
+    ("POST", "/api/v1/auth/logout"): _fixed("/api/v1/auth/logout"),
+    ("GET", "/api/v1/auth/me"): _fixed("/api/v1/auth/me"),
+    ("GET", "/api/v1/auth/sessions"): _fixed("/api/v1/auth/sessions"),
+    ("DELETE", "/api/v1/auth/sessions/{session_id}"): _end_session,
+    ("POST", "/api/v1/auth/password"): _fixed(
+        "/api/v1/auth/password", {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    ),
+    ("POST", "/api/v1/auth/recovery-codes"): _fixed("/api/v1/auth/recovery-codes"),
+    ("GET", "/api/v1/groups"): _fixed("/api/v1/groups"),
+    ("POST", "/api/v1/groups"): _new_group,
+    ("GET", "/api/v1/groups/{slug}"): _in_group("/api/v1/groups/{slug}"),
+    ("POST", "/api/v1/groups/{slug}/join"): _in_group(
+        "/api/v1/groups/{slug}/join", {"accept_rules_version": 1}
+    ),
+    ("POST", "/api/v1/groups/{slug}/accept-rules"): _in_group(
+        "/api/v1/groups/{slug}/accept-rules", {"version": 1}
+    ),
+    ("PUT", "/api/v1/groups/{slug}/rules"): _in_group(
+        "/api/v1/groups/{slug}/rules", {"rules": ["Be kind.", "What is said here stays here."]}
+    ),
+    ("PUT", "/api/v1/groups/{slug}/alias"): _alias,
+    ("POST", "/api/v1/groups/{slug}/leave"): _in_fresh_group("/api/v1/groups/{slug}/leave"),
+    ("PUT", "/api/v1/groups/{slug}/retention"): _in_group(
+        "/api/v1/groups/{slug}/retention", {"retention_days": 30}
+    ),
+    ("DELETE", "/api/v1/groups/{slug}"): _in_fresh_group("/api/v1/groups/{slug}"),
+    ("GET", "/api/v1/me/groups"): _fixed("/api/v1/me/groups"),
+    ("GET", "/api/v1/rooms/{room_id}/messages"): _in_group("/api/v1/rooms/{room_id}/messages"),
+    ("POST", "/api/v1/rooms/{room_id}/messages"): _send,
+    ("GET", "/api/v1/me/export"): _fixed("/api/v1/me/export"),
+    ("POST", "/api/v1/me/erase"): _fixed("/api/v1/me/erase", {"password": PASSWORD}),
+    ("PUT", "/api/v1/admin/users/{username}/role"): _role,
+}
+
+
+async def _page_signup(w: World, actor: str) -> Call:
+    return Call("/signup", form={"username": unique_name(), "password": PASSWORD})
+
+
+async def _page_login(w: World, actor: str) -> Call:
+    spare = await w.spare()
+    return Call("/login", form={"username": spare.username, "password": PASSWORD})
+
+
+async def _page_recover(w: World, actor: str) -> Call:
+    spare = await w.spare()
+    form = {"username": spare.username, "code": spare.recovery_codes[0], "password": NEW_PASSWORD}
+    return Call("/recover", form=form)
+
+
+async def _page_end_session(w: World, actor: str) -> Call:
+    return Call(await _member_session_path(w, "/settings/sessions/{session_id}/end"), form={})
+
+
+async def _page_new_group(w: World, actor: str) -> Call:
+    form = {"name": unique_name("Group"), "description": "A calm place.", "tags": "calm"}
+    return Call("/groups/new", form=form)
+
+
+async def _page_alias(w: World, actor: str) -> Call:
+    return Call(f"/g/{w.group['slug']}/alias", form={"alias": unique_name("alias")})
+
+
+async def _page_send(w: World, actor: str) -> Call:
+    form = {"client_id": uuid.uuid4().hex, "body": "Hello from a form."}
+    return Call(f"/g/{w.group['slug']}/room/send", form=form)
+
+
+async def _page_role(w: World, actor: str) -> Call:
+    spare = await w.spare()
+    return Call("/admin/role", form={"username": spare.username, "role": "facilitator"})
+
+
+ACCEPT = {"accept": "yes", "rules_version": "1"}
+
+# One request per page route (GET and POST), which succeeds for whoever may make it. The
+# walker adds the CSRF token to forms.
+PAGE_CALLS: dict[tuple[str, str], Builder] = {
+    ("GET", "/"): _fixed("/"),
+    ("GET", "/healthz"): _fixed("/healthz"),
+    ("GET", "/faq"): _fixed("/faq"),
+    ("GET", "/guidelines"): _fixed("/guidelines"),
+    ("GET", "/groups"): _fixed("/groups"),
+    ("GET", "/g/{slug}"): _in_group("/g/{slug}"),
+    ("GET", "/signup"): _fixed("/signup"),
+    ("POST", "/signup"): _page_signup,
+    ("GET", "/login"): _fixed("/login"),
+    ("POST", "/login"): _page_login,
+    ("GET", "/recover"): _fixed("/recover"),
+    ("POST", "/recover"): _page_recover,
+    ("POST", "/logout"): _fixed("/logout", form={}),
+    ("GET", "/settings"): _fixed("/settings"),
+    ("POST", "/settings/sessions/{session_id}/end"): _page_end_session,
+    ("POST", "/settings/password"): _fixed(
+        "/settings/password", form={"current": PASSWORD, "password": NEW_PASSWORD}
+    ),
+    ("POST", "/settings/recovery-codes"): _fixed("/settings/recovery-codes", form={}),
+    ("GET", "/settings/export"): _fixed("/settings/export"),
+    ("POST", "/settings/erase"): _fixed(
+        "/settings/erase", form={"password": PASSWORD, "confirm": "yes"}
+    ),
+    ("GET", "/groups/new"): _fixed("/groups/new"),
+    ("POST", "/groups/new"): _page_new_group,
+    ("POST", "/g/{slug}/join"): _in_group("/g/{slug}/join", form=ACCEPT),
+    ("POST", "/g/{slug}/accept"): _in_group("/g/{slug}/accept", form=ACCEPT),
+    ("POST", "/g/{slug}/alias"): _page_alias,
+    ("POST", "/g/{slug}/leave"): _in_fresh_group("/g/{slug}/leave", form={}),
+    ("GET", "/g/{slug}/rules/edit"): _in_group("/g/{slug}/rules/edit"),
+    ("POST", "/g/{slug}/rules"): _in_group(
+        "/g/{slug}/rules", form={"rules": "Be kind.\nWhat is said here stays here."}
+    ),
+    ("POST", "/g/{slug}/retention"): _in_group(
+        "/g/{slug}/retention", form={"retention_days": "30"}
+    ),
+    ("POST", "/g/{slug}/delete"): _in_fresh_group("/g/{slug}/delete", form={"confirm": "yes"}),
+    ("GET", "/g/{slug}/room"): _in_group("/g/{slug}/room"),
+    ("POST", "/g/{slug}/room/send"): _page_send,
+    ("GET", "/admin"): _fixed("/admin"),
+    ("POST", "/admin/role"): _page_role,
+}
+
+
+def builder_for(route: Route) -> Builder:
+    table = API_CALLS if route.kind == "api" else PAGE_CALLS
+    build = table.get(route.key)
+    assert build is not None, (
+        f"{route} has no request builder: describe it in tests/web_walk.py "
+        f"({'API_CALLS' if route.kind == 'api' else 'PAGE_CALLS'})"
+    )
+    return build
+
+
+async def send(
+    client: httpx.AsyncClient,
+    method: str,
+    call: Call,
+    *,
+    bearer: Session | None = None,
+    cookie: Session | None = None,
+    csrf: str | None = None,
+    cookie_name: str = "ss_session",
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """One request as a browser (cookie, CSRF token in the form or header) or an API
+    client (bearer) would make it. Redirects are not followed, and the client's cookie jar
+    is emptied first: each request carries exactly the credentials given here."""
+    client.cookies.clear()
+    h = {"Accept": "application/json"}
+    if bearer is not None:
+        h.update(bearer.bearer)
+    if cookie is not None:
+        h["Cookie"] = f"{cookie_name}={cookie.token}"
+    h.update(headers or {})
+    kwargs: dict[str, Any] = {}
+    if call.form is not None:
+        form = dict(call.form)
+        if csrf is not None:
+            form["csrf_token"] = csrf
+        kwargs["data"] = form
+    elif call.json is not None:
+        kwargs["json"] = call.json
+    if call.form is None and csrf is not None:
+        h["X-CSRF-Token"] = csrf
+    return await client.request(method, call.path, headers=h, follow_redirects=False, **kwargs)
+
+
+# --------------------------------------------------------------------------- the database
+
+
+async def database_snapshot(server: LiveServer) -> dict[str, list[str]]:
+    """Every row of every table of the app's database, for "nothing changed" checks.
+    job_runs is left out: it only says when a background job last ran."""
+    from sqlalchemy import text
+
+    snapshot: dict[str, list[str]] = {}
+    async with server.svc.db.read() as session:
+        for table in Base.metadata.sorted_tables:
+            if table.name == "job_runs":
+                continue
+            rows = (await session.execute(text(f"SELECT * FROM {table.name}"))).all()  # noqa: S608
+            snapshot[table.name] = sorted(repr(tuple(r)) for r in rows)
+    return snapshot
+
+
+META_CSRF = re.compile(r'<meta name="csrf-token" content="([^"]*)">')
+
+
+def page_csrf(html: str) -> str:
+    found = META_CSRF.search(html)
+    assert found, "the page has no csrf-token meta tag"
+    return found.group(1)
