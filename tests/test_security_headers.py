@@ -296,7 +296,7 @@ async def test_cookies_are_httponly_lax_and_host_pinned_behind_tls(
 
     names = {SimpleCookie(h).popitem()[0] for h in browser.seen}
     assert names == {f"{prefix}ss_session", f"{prefix}ss_csrf"}, browser.seen
-    # The session cookie was set four times (sign-up, sign-in, recovery) and cleared twice.
+    # The session cookie was set three times (sign-up, sign-in, recovery), cleared twice.
     assert len([h for h in browser.seen if "ss_session" in h]) >= 5
 
 

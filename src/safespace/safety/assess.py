@@ -298,52 +298,70 @@ def normalise(text: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------
-# Shared fragments
+# Shared fragments (all patterns run on normalised text: lower case, contractions
+# expanded, "kms" already "kill myself", "sewerslide" already "suicide")
 # ---------------------------------------------------------------------------------------
 
 # Adverbs that may sit between a modal and its verb: "going to finally end it".
-_ADV = r"(?:(?:just|finally|really|actually|definitely|literally|seriously|honestly|probably|truly|totally|so|gonna|going to|try and|try to|go and|go) )"
-# Ending one's life, in the words people use (after normalisation).
+_ADV = (
+    r"(?:(?:just|finally|really|actually|definitely|literally|seriously|honestly|probably"
+    r"|truly|totally|so|gonna|going to|try and|try to|go and|go|quietly|simply) )"
+)
+# Future, intention or wanting: what turns an act into intent.
+_FUTURE = (
+    r"(?:going to|about to|ready to|decided to|planning to|plan to|intend to|want to|need to"
+    r"|have to|got to|i will|i shall|i am|i would like to|tonight i|today i|i finally|time to)"
+)
+_PILLS = (
+    r"(?:pills|tablets|meds|medication|medicine|painkillers|antidepressants|sleeping pills"
+    r"|paracetamol|prescriptions?|insulin)"
+)
+# Ways of ending one's life, base and -ing forms (no detail beyond the words people use).
+_METHOD_ACT = (
+    r"(?:hang(?:ing)? myself|shoot(?:ing)? myself|(?:gas|drown|stab|poison|starve|suffocate)(?:ing)? myself"
+    r"|(?:slit|cut)(?:ting)? my (?:wrists?|throat)|set(?:ting)? myself on fire"
+    r"|(?:jump(?:ing)?|throw(?:ing)? myself) (?:off|from|in front of|under) (?:a|the|my|this|that) \w+"
+    r"|step(?:ping)? (?:out )?in front of (?:a|the) \w+|walk(?:ing)? (?:into|in front of) (?:traffic|the sea|a \w+|the \w+)"
+    r"|driv(?:e|ing) (?:my car )?(?:into|off) (?:a|the) \w+|crash(?:ing)? my car|drink(?:ing)? myself to death)"
+)
 _SELF_ACT = (
     r"(?:kill(?:ing)? myself|end(?:ing)? (?:my (?:own )?life|it all|my existence|everything)"
-    r"|tak(?:e|ing) my (?:own )?life|commit(?:ting)? suicide|do(?:ing)? suicide"
-    r"|hang(?:ing)? myself|shoot(?:ing)? myself|overdos(?:e|ing)|suicide)"
+    r"|tak(?:e|ing) my (?:own )?life|commit(?:ting)? suicide|do(?:ing)? suicide|overdos(?:e|ing)"
+    rf"|suicide|{_METHOD_ACT})"
 )
-# "end it" / "end this" not about a relationship, a lease or a call.
+# "end it" / "end this", not about a relationship, a lease or a call.
 _END_IT = (
     r"(?:end(?:ing)? (?:it|things)\b(?! (?:with|for|off|between|early|here|there|up))"
     r"|end(?:ing)? this(?= *(?:$|[.,;!?]|now|tonight|today|once|for good|forever)))"
 )
-_FUTURE = (
-    r"(?:going to|about to|ready to|decided to|planning to|plan to|intend to|want to"
-    r"|need to|have to|got to|i will|i shall|i am|i would like to|i am gonna)"
-)
-# Cutting, but not hair, costs or corners.
+# Cutting, but not hair, costs or corners (strict: for intent and recent acts).
 _CUT = (
     r"cut(?:ting)?(?= *(?:$|[.,;!?]|myself|tonight|today|again|deep|deeper|so\b|really|badly"
     r"|bad\b|right now|and\b|because|my (?:arms?|wrists?|legs?|thighs?|skin|body|stomach)))"
 )
 # After "urge to" or "thinking about", "cut" means self-harm unless it has another object.
 _CUT_LOOSE = (
-    r"cut(?:ting)?\b(?! (?:my (?:hair|fringe|nails|losses|hours|spending)|back|down|out|off|up|the\b|a\b|it\b"
-    r"|ties|costs|corners|carbs|sugar|class|school|him|her|them|people|someone|loose|in\b|across|through))"
+    r"cut(?:ting)?\b(?! (?:my (?:hair|fringe|nails|losses|hours|spending)|back|down|out|off|up"
+    r"|the\b|a\b|it\b|ties|costs|corners|carbs|sugar|class|school|him|her|them|people|someone"
+    r"|loose|in\b|across|through))"
 )
-_SH_LOOSE = (
-    r"(?:"
-    + _CUT_LOOSE
-    + r"|self harm(?:ing)?|hurt(?:ing)? myself|harm(?:ing)? myself|burn(?:ing)? myself)"
+_SH = r"(?:self harm(?:ing)?|hurt(?:ing)? myself|harm(?:ing)? myself|burn(?:ing)? myself)"
+_SH_ACT = rf"(?:{_CUT}|{_SH})"
+_SH_LOOSE = rf"(?:{_CUT_LOOSE}|{_SH})"
+# A lot of pills (or "everything in the cabinet"), but not "all my tablets for the week".
+_AMOUNT = (
+    r"(?:(?:like|about|around|maybe|over|nearly|almost|at least) )?(?:all|all of|every|the whole"
+    r"|a whole|whole|too many|loads of|lots of|a handful of|a bunch of|a load of|a lot of|\d{2,}"
+    r"|twenty|thirty|forty|fifty|sixty|a hundred|hundreds of)"
 )
-_SH_ACT = (
-    r"(?:"
-    + _CUT
-    + r"|self harm(?:ing)?|hurt(?:ing)? myself|harm(?:ing)? myself|burn(?:ing)? myself)"
-)
-_PILLS = (
-    r"(?:pills|tablets|meds|medication|medicine|painkillers|antidepressants|sleeping pills"
-    r"|paracetamol|prescriptions?|insulin)"
+_OD_OBJECT = (
+    rf"(?:{_AMOUNT} (?:of )?(?:my |the |those |these |his |her |\w+ )?(?:\w+ )?"
+    rf"(?:{_PILLS}|bottle|box|packet|pack|strip|them)|everything in the (?:medicine )?(?:cabinet|cupboard|drawer|box)"
+    r"|the lot|all of (?:them|it))"
+    r"(?! (?:for (?:the|this|my|a) \w+|out|back|to (?:the|count|sort|organi[sz]e|check)|with me|on holiday|in (?:the|my) (?:bag|organiser|organizer)))"
 )
 _TIME = (
-    r"(?:tonight|today|tomorrow|this (?:weekend|week|evening|afternoon|morning)"
+    r"(?:tonight|today|tomorrow|right now|this (?:weekend|week|evening|afternoon|morning)"
     r"|(?:on )?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?"
     r"|midnight|by morning|in the morning|next week|(?:the )?new year|before my birthday"
     r"|(?:the )?\d{1,2}(?:st|nd|rd|th)|in (?:an|a few|\d+|one|two) hours?"
@@ -351,379 +369,561 @@ _TIME = (
     r" (?:are|is|leave|leaves|go|goes|have gone|fall|fell)(?: \w+){0,3})"
 )
 
+
+def _r(needs: str, pattern: str, note: str) -> tuple[str, str, str]:
+    """One table row: words that must appear for the pattern to be tried, the pattern, a note.
+
+    `needs` is a speed gate, not part of the meaning: space-separated substrings, any one
+    of which must occur in the normalised text ("" = always try). A test checks that the
+    gates never change a result.
+    """
+    return needs, pattern, note
+
+
 # ---------------------------------------------------------------------------------------
 # Strong patterns: a match (in context) gives the signal.
 # ---------------------------------------------------------------------------------------
 
-_SIGNAL_TABLE: dict[str, tuple[tuple[str, str], ...]] = {
+_SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
     "intent": (
-        (rf"\b{_FUTURE} {_ADV}{{0,2}}{_SELF_ACT}\b", "going to / want to kill myself, end my life"),
-        (rf"\b{_FUTURE} {_ADV}{{0,2}}{_END_IT}", "going to end it (not: end it with him)"),
-        (rf"\b(?:going to|about to|i will|i am) {_ADV}{{0,2}}{_SH_ACT}", "going to cut tonight"),
-        (
-            r"\b(?:can not|unable to|do not think i can|not sure i can|do not know if i can"
-            r"|do not know how to|struggling to) (?:keep myself|stay|be|remain|keep) safe\b",
+        _r(
+            "kill end life suicid overdos hang shoot gas drown stab poison starve suffocate slit cut fire jump throw step walk driv crash drink",
+            rf"\b{_FUTURE} {_ADV}{{0,2}}{_SELF_ACT}\b(?! laughing)",
+            "going to / want to kill myself, end my life, jump off ...",
+        ),
+        _r("end", rf"\b{_FUTURE} {_ADV}{{0,2}}{_END_IT}", "going to end it (not: end it with him)"),
+        _r(
+            "take swallow down neck overdos",
+            rf"\b{_FUTURE} {_ADV}{{0,2}}(?:take|swallow|down|neck|overdose on) {_OD_OBJECT}",
+            "going to take all my pills",
+        ),
+        _r(
+            "cut harm hurt burn",
+            rf"\b(?:going to|about to|i will|i am) {_ADV}{{0,2}}{_SH_ACT}",
+            "going to cut tonight",
+        ),
+        _r(
+            "use",
+            rf"\b{_FUTURE} {_ADV}{{0,2}}use (?:it|them|this|that|the \w+|a \w+|my \w+) on myself\b",
+            "going to use it on myself",
+        ),
+        _r(
+            "safe",
+            r"\b(?:can not|unable to|do not think i can|not sure i can|do not know if i can|do not know how to"
+            r"|struggling to|can not promise (?:that )?(?:i will|i can|to|i am going to)|can not guarantee (?:that )?(?:i will|i can))"
+            r" (?:keep myself|stay|be|remain|keep|going to be) safe\b"
+            r"|\bnot safe (?:with|around|from) myself\b|\bdo not (?:feel|think i am) safe (?:with|around|alone with) myself\b",
             "can't keep myself safe",
         ),
-        (r"\bmake sure i (?:do not|never|will not) wake up\b", "make sure I don't wake up"),
-        (r"\bready to die\b(?! on)", "ready to die"),
-        (
-            r"\b(?:that is|this is|is) (?:when|the (?:day|night)) i (?:finally )?(?:end it|end this|end everything|kill myself|die)\b",
+        _r(
+            "trust",
+            r"\bdo not trust myself (?:tonight|right now|alone|to be alone|to stay safe|around)\b",
+            "don't trust myself tonight",
+        ),
+        _r(
+            "wake",
+            r"\bmake sure i (?:do not|never|will not) wake up\b",
+            "make sure I don't wake up",
+        ),
+        _r("ready", r"\bready to die\b(?! on)", "ready to die"),
+        _r(
+            "when day night",
+            r"\b(?:that is|this is|is) (?:when|the (?:day|night)) i (?:finally )?(?:end it|end this|end everything|kill myself|die|do it)\b",
             "that's when I end it",
         ),
     ),
     "plan": (
-        (
+        _r(
+            "plan",
             r"\bi (?:have|have got|got|made|have made|worked out) (?:a|the|my) (?:suicide )?plan"
             r"(?= *(?:$|[.,;!?]|and\b|to (?:kill|end|die|do it|take|overdose)|for (?:how|when|where|it)))",
             "I have a plan (not: a plan for the weekend)",
         ),
-        (r"\b(?:my|a) suicide plan\b", "suicide plan"),
-        (
+        _r("plan", r"\b(?:my|a) suicide plan\b", "suicide plan"),
+        _r(
+            "plan",
             rf"\bplan(?:ning|ned)? (?:my (?:suicide|death|exit)|to {_SELF_ACT}|how to {_SELF_ACT})",
             "planning my suicide",
         ),
-        (
-            rf"\b(?:worked|figured|working|figuring) out (?:how|when|where) (?:i am going to|i will|to|i would|i could|i can) (?:{_SELF_ACT}|do it|{_END_IT})",
-            "worked out how",
+        _r(
+            "out decided chosen chose know",
+            rf"\b(?:worked out|figured out|working out|figuring out|decided|chosen|chose|know exactly|know) (?:how|when|where) (?:i am going to|i will|to|i would|i could|i can|i am gonna) (?:{_SELF_ACT}|do it|{_END_IT}|die)",
+            "worked out how / know where I'm going to do it",
         ),
-        (
-            r"\b(?:written|wrote|writing|finished|left|write) (?:my|a|the) (?:suicide note|(?:goodbye|farewell|last) (?:letters?|notes?))"
+        _r(
+            "note letter",
+            r"\b(?:my|a) suicide note\b|\bmy (?:goodbye|farewell|last|final) (?:letters?|notes?)\b"
+            r"|\b(?:written|wrote|writing|finished|left|write) (?:a|the) (?:goodbye|farewell|last) (?:letters?|notes?)\b"
             r"|\b(?:written|wrote|writing|left) (?:notes|letters) (?:for|to) (?:everyone|everybody|my family|all of you|each)",
             "wrote my suicide note",
         ),
-        (
+        _r(
+            "look research googl search",
             rf"\b(?:looked up|look up|looking up|researched|researching|googled|googling|searched|searching) (?:how to (?:do it|{_SELF_ACT}|die)|ways to (?:die|{_SELF_ACT})|methods|how (?:many|much) \w+)",
             "researching how",
         ),
-        (
-            rf"\bhow (?:many|much) (?:\w+ ){{0,3}}(?:would it take to|to) (?:die|{_SELF_ACT}|not wake up)|\blethal dose\b|\bhow (?:many|much) (?:\w+ ){{0,3}}(?:is|would be) (?:lethal|fatal|deadly)",
+        _r(
+            "how lethal",
+            rf"\bhow (?:many|much) (?:\w+ ){{0,3}}(?:would it take to|to) (?:die|{_SELF_ACT}|not wake up)|\blethal dose\b"
+            r"|\bhow (?:many|much) (?:\w+ ){0,3}(?:is|would be) (?:lethal|fatal|deadly)",
             "how many would it take",
         ),
-        (
-            r"\b(?:picked|chosen|chose|set|choosing|picking) (?:a|the) (?:day|date|spot|place|time|method)\b",
+        _r(
+            "picked chosen chose set choosing picking decided",
+            r"\b(?:picked|chosen|chose|set|choosing|picking|decided on) (?:a|the) (?:day|date|spot|place|time|method)\b",
             "picked a day",
-        ),
-        (
-            rf"\bknow (?:exactly )?(?:where|how|when) (?:i am going to|i will|to|i would|i am gonna) (?:do it|{_SELF_ACT}|{_END_IT})",
-            "I know where I'm going to do it",
         ),
     ),
     "means": (
-        (
-            rf"\b(?:saving|saved|stockpil\w*|hoard\w*|collect(?:ed|ing)|stash\w*|storing|stored) (?:up )?(?:all )?(?:my |the |these |some |enough )?(?:\w+ )?{_PILLS}",
+        _r(
+            "sav stockpil hoard collect stash stor",
+            rf"\b(?:saving|saved|stockpil\w*|hoard\w*|collect(?:ed|ing)|stash\w*|storing|stored) (?:up )?(?:all )?(?:my |the |these |some |enough )?(?:\w+ )?{_PILLS}"
+            rf"|\b{_PILLS} (?:saved|stockpiled|hoarded|stashed|collected)\b|\ba (?:stash|stockpile|hoard) of {_PILLS}",
             "stockpiling pills",
         ),
-        (rf"\benough {_PILLS} (?:to|now|right now|here)\b", "enough tablets to"),
-        (
-            rf"\b(?:{_PILLS}|blade|razor|knife|rope|gun) (?:are |is )?(?:all )?(?:in front of me|lined up|counted out|laid out|in my hand|next to me|beside me|with me|ready)\b",
+        _r("enough", rf"\benough {_PILLS} (?:to|now|right now|here)\b", "enough tablets to"),
+        _r(
+            "front lined counted laid hand next beside with ready",
+            rf"\b(?:{_PILLS}|blade|razor|knife|rope|gun|noose) (?:are |is )?(?:all )?(?:in front of me|lined up|counted out|laid out|in my hand|next to me|beside me|with me|ready)\b",
             "pills in front of me",
         ),
-        (r"\b(?:blade|razor|knife) in my hand\b", "a blade in my hand"),
-        (
+        _r("hand", r"\b(?:blade|razor|knife) in my hand\b", "a blade in my hand"),
+        _r(
+            "gun pistol rifle firearm",
             r"\b(?:gun|pistol|rifle|firearm|shotgun)\b.{0,80}?\b(?:on myself|at myself|to my head|shoot myself)\b",
             "a gun, on myself",
         ),
-        (
+        _r(
+            "need",
             rf"\b(?:everything|all) i need to (?:{_SELF_ACT}|do it|{_END_IT}|die)",
             "everything I need to end it",
         ),
     ),
     "timing": (
-        (
+        _r(
+            "gone dead",
             r"\b(?:i will|i am going to|going to|i would) be (?:gone|dead) (?:by|before) \w+",
             "I'll be gone by morning",
         ),
-        (
+        _r(
+            "here around alive",
             r"\b(?:not|never) (?:going to )?be (?:here|around|alive) (?:after|by|past|tomorrow|this time|next week|for (?:the )?(?:weekend|new year|christmas))",
             "not going to be here after tonight",
         ),
-        (
-            r"\b(?:will not|not going to|never going to|do not think i will|i am not going to) make it (?:to|through|past|until|till) (?:the |next |my )?(?:new year|christmas|morning|tomorrow|weekend|end of the (?:week|month|year)|birthday|next (?:week|month|year)|\w+day)\b",
+        _r(
+            "make it",
+            r"\b(?:will not|not going to|never going to|do not think i will|i am not going to) make it (?:to|through|past|until|till) (?:the |next |my )?"
+            r"(?:new year|christmas|morning|tomorrow|tonight|today|night|day|week|weekend|end of the (?:week|month|year)|birthday|next (?:week|month|year)|\w+day)\b",
             "won't make it to the new year",
         ),
-        (r"\b(?:that is|this is) it for me\b", "that's it for me"),
-        (
+        _r("it for me", r"\b(?:that is|this is) it for me\b", "that's it for me"),
+        _r(
+            "the end last",
             r"\b(?:tonight|today|tomorrow) is (?:the end|my last (?:night|day))\b(?! of)",
             "tonight is the end",
         ),
-        (
+        _r(
+            "for me",
             r"\bthere (?:will not|is not going to|will never) be (?:a|any) (?:next week|tomorrow|next year|next time|next month) for me\b",
             "no next week for me",
         ),
-        (r"\blast (?:night|day|week) (?:of my life|alive|on earth)\b", "last night alive"),
+        _r(
+            "last", r"\blast (?:night|day|week) (?:of my life|alive|on earth)\b", "last night alive"
+        ),
     ),
     "goodbye": (
-        (r"\bthis is (?:my )?(?:goodbye|farewell)\b", "this is goodbye"),
-        (
+        _r("goodbye farewell", r"\bthis is (?:my )?(?:goodbye|farewell)\b", "this is goodbye"),
+        _r(
+            "bye farewell",
             r"\b(?:goodbye|bye|farewell) (?:forever|for good|for ever|world|cruel world)\b",
             "goodbye forever",
         ),
-        (
+        _r(
+            "hear from me see me",
             r"\bthe last time you (?:will|would) (?:ever )?hear from me\b|\byou will (?:never|not) (?:hear from|see) me again\b",
             "last time you'll hear from me",
         ),
-        (
+        _r(
+            "around here alive",
             r"\b(?:will not|not going to|never going to|i am not going to) be (?:around|here|alive)(?: \w+)? (?:anymore|any longer|much longer|for much longer|for long)\b"
             r"|\bnot (?:be )?(?:here|around) (?:much|for much) longer\b",
             "I won't be around anymore",
         ),
-        (
-            r"\b(?:when|after|once) i am (?:gone|dead|no longer here|not here|not around|no longer around)\b",
+        _r(
+            "gone dead here around",
+            r"\b(?:when|after|once) i am (?:gone|dead|no longer here|not here|not around|no longer around)\b(?! (?:on|for (?:a|the)|to))",
             "when I'm gone",
         ),
-        (r"\bif you are reading this\b|\bi am already (?:gone|dead)\b", "if you're reading this"),
-        (
+        _r(
+            "reading this already",
+            r"\bif you are reading this\b|\bi am already (?:gone|dead)\b|\bby the time (?:you|anyone) (?:read|reads|see|sees|get|gets) this\b",
+            "if you're reading this",
+        ),
+        _r(
+            "tell",
             r"\btell (?:my|them|everyone) (?:\w+ )?(?:that )?(?:i am sorry|i love|i loved|sorry|it was not (?:her|his|their|your|anyones) fault)",
             "tell my mum I'm sorry",
         ),
-        (
+        _r(
+            "goodbye",
             r"\b(?:saying|say|said) my (?:last |final )?goodbyes?\b(?! to (?:the|my|our))",
             "saying my goodbyes",
         ),
     ),
     "act_in_progress": (
-        (
-            rf"\b(?:taken|took|swallowed|downed|necked|had|take|swallow|swallowing|taking) (?:all|all of|every|the whole|a whole|whole|too many|loads of|lots of|a handful of|a bunch of|a load of|a lot of|\d{{2,}}|twenty|thirty|forty|fifty|a hundred) (?:of )?(?:my |the |those |these |them|\w+ )?(?:\w+ )?(?:{_PILLS}|bottle|box|packet|pack|strip|them)",
+        _r(
+            "took taken swallowed downed necked had overdosed",
+            rf"\b(?:took|taken|swallowed|downed|necked|had|overdosed on) {_OD_OBJECT}",
             "took all my pills",
         ),
-        (
-            r"\b(?:took|taken|had|taking) an overdose\b|\bi (?:have |just )?overdosed\b|\bi am overdosing\b",
+        _r(
+            "overdos",
+            r"\b(?:took|taken|had|taking) an overdose\b|\bi (?:have |just )?overdosed\b(?! on (?:coffee|caffeine|sugar|chocolate))|\bi am overdosing\b",
             "took an overdose",
         ),
-        (r"\bcut (?:myself )?(?:really |too |very |so )?(?:deep|deeply|too far)\b", "cut deep"),
-        (
+        _r(
+            "cut slit slash",
+            r"\b(?:cut|slit|slashed|sliced) (?:myself )?(?:really |too |very |so )?(?:deep|deeply|too far)\b|\b(?:i|i have|just) (?:cut|slit|slashed) my (?:wrists?|throat)\b",
+            "cut deep",
+        ),
+        _r(
+            "blood bleed",
             r"\b(?:so much|a lot of|lots of|loads of) blood\b|\bbleeding (?:a lot|heavily|badly|so much|everywhere|out)\b"
-            r"|\bcan not stop (?:the |it )?bleeding\b|\bbleeding (?:and|but) (?:i )?can not stop\b",
+            r"|\b(?:can not|will not|does not|is not|not) stop(?:ping)? (?:the |it )?bleeding\b|\bbleeding (?:and|but) (?:i )?can not stop\b"
+            r"|\b(?:the |it )?bleeding (?:will not|does not|is not|can not|just will not) stop\b",
             "bleeding a lot",
         ),
-        (
-            r"\b(?:i am|am) (?:standing |sitting |stood |sat |lying |laying )?(?:on|at|by) (?:the )?(?:edge of (?:the |a )?(?:cliff|bridge|roof|building|platform)|train tracks|railway (?:tracks|line)|tracks|ledge)\b",
+        _r(
+            "edge tracks railway ledge railing parapet wrong side",
+            r"\b(?:i am|am) (?:standing |sitting |stood |sat |lying |laying |climbing |leaning )?(?:on|at|by|over|onto) (?:the )?(?:edge of (?:the |a )?(?:cliff|bridge|roof|building|platform)"
+            r"|train tracks|railway (?:tracks|line)|tracks|ledge|railing|parapet|wrong side of (?:the )?\w+)\b",
             "at the edge",
         ),
-        (
+        _r(
+            "step climb get",
             r"\bcan not make myself (?:step|go|climb|get) (?:back|down)\b",
             "can't make myself step back",
         ),
     ),
     "passive_ideation": (
-        (
-            r"\b(?:want|wanted to|wish|wishing|would like|would love|just want|long) to die\b(?! (?:of|from|laughing|happy|on|in (?:peace|my sleep at \d)))",
+        _r(
+            "die",
+            r"\b(?:want|wanted|wish|wishing|would like|would love|just want|long|longing|hope|hoping|pray|praying) (?:i could |to |that i could |i would |i can |i could just |to just )?(?:just |simply )?die\b"
+            r"(?! (?:of|from|laughing|happy|than|on|peacefully at|old))",
             "want to die",
         ),
-        (r"\bwish (?:i was|i were|i could be|to be) dead\b", "wish I was dead"),
-        (
-            r"\bwish (?:i (?:would|had|could have) )?never (?:been born|existed|woke up|woken up)\b",
+        _r(
+            "dead",
+            r"\b(?:wish (?:i was|i were|i could be|to be)|want to be|rather be|better off|would be better) dead\b(?! than)",
+            "wish I was dead",
+        ),
+        _r(
+            "born exist woke alive here",
+            r"\bwish (?:i (?:would|had|could have) )?never (?:been born|existed|woke up|woken up)\b"
+            r"|\bwish i (?:was not|were not|did not|was never|were never) (?:alive|exist|here|born|around)\b",
             "wish I'd never been born",
         ),
-        (
+        _r(
+            "want live",
             r"\b(?:do not|never) want to (?:be alive|live|exist|keep living|go on living|wake up|be here)(?: \w+)? (?:anymore|any longer|on this earth|in this world|like this)\b"
             r"|\b(?:do not|never) want to (?:be alive|live|exist|keep living|wake up)\b",
             "don't want to be here anymore",
         ),
-        (r"\bdo not have to be here\b", "so I don't have to be here"),
-        (
-            r"\b(?:go to sleep|sleep|fall asleep) and (?:not|never) wake up\b|\b(?:hope|wish|pray) (?:that )?i (?:do not|never|will not) wake up\b",
+        _r("have to be here", r"\bdo not have to be here\b", "so I don't have to be here"),
+        _r(
+            "wake",
+            r"\b(?:go to sleep|sleep|fall asleep|drift off) and (?:not|never) wake up\b"
+            r"|\b(?:hope|wish|pray|praying|hoping) (?:that )?i (?:do not|never|will not|would not) wake up\b",
             "not wake up",
         ),
-        (
-            r"\b(?:stop existing|not exist|disappear forever|disappear for good|sleep forever|go to sleep forever|cease to exist|not be alive)\b",
-            "stop existing",
+        _r(
+            "exist forever alive disappear vanish living",
+            r"\b(?:stop existing|not exist|disappear forever|disappear for good|sleep forever|go to sleep forever|fall asleep forever"
+            r"|cease to exist|not be alive|stop living|stop being alive)\b"
+            r"|\b(?:want|wish|wishing|like) (?:i could |to )?(?:just )?(?:disappear|vanish)(?= *(?:$|[.,;!?]|forever|for good|and never|and not"
+            r"|from (?:this|the) (?:world|earth|planet)|completely|off the face))",
+            "stop existing, disappear forever",
         ),
-        (
-            r"\b(?:tired of|sick of|done with|exhausted by|over) (?:living|being alive|life|existing|this life|it all|being here)\b",
+        _r(
+            "living alive life exist here",
+            r"\b(?:tired of|sick of|done with|exhausted by|over|hate|hate being) (?:living|being alive|life|existing|this life|it all|being here)\b(?! (?:admin|insurance|drama))",
             "tired of living",
         ),
-        (
-            r"\b(?:no|do not see the|can not see the|what is the|there is no) point (?:in|of|to) (?:living|being alive|life|existing|being here|going on|staying alive|me being here)\b",
-            "no point in living",
+        _r(
+            "point reason worth live",
+            r"\b(?:no|do not see the|can not see the|what is the|there is no|see no) (?:point|reason) (?:in|of|to) (?:living|being alive|life|existing|being here|going on|staying alive|me being here|live|stay alive|keep going|carry on|go on|stay)\b"
+            r"|\bnothing (?:left )?to live for\b|\b(?:life|living) (?:is not|is no longer|is not really|does not feel|does not seem) worth (?:living|it)\b|\bnot worth living\b",
+            "no reason to live",
         ),
-        (
+        _r(
+            "alive",
             r"\bwhy (?:am i|do i) (?:even )?(?:still )?(?:alive|here|exist|bother living)\b",
             "why am I still alive",
         ),
-        (
+        _r(
+            "death",
             r"\bdeath (?:sounds|seems|feels|looks|would be) (?:\w+ )?(?:peaceful|good|nice|better|like a relief|like relief|easier|welcome|appealing)\b",
             "death sounds peaceful",
         ),
-        (
+        _r(
+            "alive existing dead here waking",
             r"\b(?:not being alive|not existing|being dead|not being here|not waking up) (?:sounds|seems|feels|would be)\b",
             "not being alive sounds",
         ),
-        (
+        _r(
+            "thought think fantasi dream",
             rf"\b(?:thoughts?|thinking|think|thought|fantasi[sz]ing|dreaming) (?:a lot )?(?:of|about) (?:suicide|{_SELF_ACT}|{_END_IT}|death|dying|being dead|not being here|not being alive|not waking up)",
             "thinking about suicide",
         ),
-        (
-            r"\bsuicidal (?:thoughts|ideation|feelings|urges|again|tonight|right now)\b",
-            "suicidal thoughts",
+        _r("suicid", r"\bsuicid\w* (?:thoughts|ideation|feelings|urges)\b", "suicidal thoughts"),
+        _r(
+            "suicid",
+            r"\bsuicidal\b(?! (?:depression|patients?|people|persons?|friends?|teens?|teenagers?|behaviou?r|crisis|clients?|callers?"
+            r"|individuals?|young|men|women|kids|children|students?|risk|character|tendencies in))",
+            "suicidal (who: checked by context)",
         ),
-        (
-            r"\b(?:i am|i feel|feel|feeling|i have been|been|am|so|really|very|quite|pretty|still|getting|becoming|always) (?:(?!not |never |no )\w+ )?suicidal\b",
-            "feeling suicidal",
-        ),
-        (
+        _r(
+            "if i",
             r"\b(?:easier|better|simpler|a relief) if i (?:just )?(?:was not|were not|was gone|were gone|was dead|were dead|did not exist|was not here|disappeared|died)\b",
             "easier if I wasn't here",
         ),
-        (
+        _r(
+            "hope hoping wish pray",
             r"\b(?:hope|hoping|hopes|wish|wishing|pray) (?:that )?(?:\w+ ){0,5}(?:crash(?:es)?|hits? me|hit by|kills? me|runs? me over|happens? to me)\b",
             "hope something happens to me",
         ),
-        (
-            r"\bif i (?:died|was dead|were dead|did not wake up|was gone) (?:\w+ ){0,8}?(?:mind|care|matter|be (?:fine|okay|ok|a relief))\b",
+        _r(
+            "if i",
+            r"\bif i (?:died|was dead|were dead|did not wake up|never woke up|do not wake up|was gone|were gone) (?:\w+ ){0,8}?(?:mind|care|matter|be (?:fine|okay|ok|a relief|glad))\b"
+            r"|\b(?:do not|would not|would not really|honestly do not) (?:care|mind) if i (?:die|died|did not wake up|never woke up|do not wake up|was dead|live or die|lived or died)\b",
             "if I died I wouldn't mind",
         ),
-        (
+        _r(
+            "stop end",
             r"\bwant (?:it|this|everything) (?:all )?to (?:stop|end)(?= *(?:$|[.,;!?]|forever|for good|permanently))",
             "want it all to stop",
         ),
-        (r"\bwants? to (?:just )?not (?:exist|be here|be alive)\b", "wants to not exist"),
+        _r(
+            "exist here alive",
+            r"\bwants? to (?:just )?not (?:exist|be here|be alive)\b",
+            "wants to not exist",
+        ),
     ),
     "self_harm_urge": (
-        (
-            rf"\b(?:urges?|urged|craving|crave|cravings|tempted|temptation|want|wanted|need|needing|itching) (?:\w+ )?(?:to )?(?:{_SH_LOOSE})",
+        _r(
+            "cut harm hurt burn",
+            rf"\b(?:urges?|urged|craving|crave|cravings|tempted|temptation|want|wanted|wanting|need|needing|itching) (?:\w+ )?(?:to )?(?:{_SH_LOOSE})",
             "urge to cut",
         ),
-        (r"\b(?:self harm|cutting|cut|sh) (?:urges?|cravings?|thoughts)\b", "self-harm urges"),
-        (
+        _r(
+            "urge craving thoughts",
+            r"\b(?:self harm|cutting|cut|sh) (?:urges?|cravings?|thoughts)\b",
+            "self-harm urges",
+        ),
+        _r(
+            "cut harm hurt burn",
             rf"\b(?:thinking|think|thought|thoughts) (?:a lot )?(?:about|of) (?:{_SH_LOOSE}|hurting myself|harming myself)",
             "thinking about cutting",
         ),
-        (
+        _r(
+            "cut harm hurt burn",
             rf"\btrying (?:so hard |really hard |hard )?not to (?:{_SH_LOOSE})",
             "trying not to self-harm",
         ),
-        (
+        _r(
+            "relief release",
             r"\bcraving (?:the )?(?:relief|release|feeling) of (?:self harm|cutting)\b",
             "craving the relief of self-harm",
         ),
-        (
-            rf"\b(?:screaming|begging|telling me) (?:at me )?to (?:{_SH_ACT})",
+        _r(
+            "cut harm hurt burn",
+            rf"\b(?:screaming|begging|telling me) (?:at me )?to (?:{_SH_LOOSE})",
             "screaming at me to hurt myself",
         ),
-        (
+        _r(
+            "wanted urge tempted",
             r"\b(?:did not|managed not to|resisted|avoided) (?:self harm|cut|cutting|hurt myself|hurting myself)\b.{0,40}\b(?:wanted to|urges?|tempted)\b",
             "didn't, though I wanted to",
         ),
     ),
     "recent_self_harm": (
-        (
-            r"\bi (?:just )?(?:cut|burned|burnt|hurt|harmed|hit|scratched|bruised|punched) myself\b(?! (?:shaving|cooking|by accident|accidentally|on (?:the|a)|at the gym|playing|lifting|running|falling|skiing|doing))",
+        _r(
+            "myself",
+            r"\bi (?:just )?(?:cut|burned|burnt|hurt|harmed|hit|scratched|bruised|punched|slapped|bit|stabbed) myself\b"
+            r"(?! (?:shaving|cooking|by accident|accidentally|on (?:the|a)|at the gym|playing|lifting|running|falling|skiing|doing))",
             "I cut myself",
         ),
-        (
+        _r(
+            "myself",
             r"(?:^|[.,;!?] *|\band )(?:just )?(?:cut|burned|burnt|hurt|harmed) myself\b(?! (?:shaving|cooking|by accident|accidentally|on (?:the|a)))",
             "(subjectless) hurt myself earlier",
         ),
-        (
+        _r(
+            "self harm",
             r"\b(?:i )?(?:just |have )?self harmed\b|\b(?:did|done) (?:self harm|some self harm)\b",
             "self harmed",
         ),
-        (
+        _r(
+            "relaps slip",
             r"\b(?:relapsed|relapse|slipped up|slip up|slipped) (?:on|with|and) (?:self harm|cutting|cut|hurt myself|burned myself)\b",
             "relapsed on self harm",
         ),
-        (
-            r"\bi cut (?:again|yesterday|last night|today|this morning|earlier|tonight)\b|(?:^|[.!?] *)cut again\b",
+        _r(
+            "cut",
+            r"\bi cut (?:again|yesterday|last night|today|this morning|earlier|tonight)\b|(?:^|[.!?,] *)(?:cut|cutting|self harming) again\b",
             "cut again",
         ),
-        (
-            r"\b(?:started|been|am|was|keep|kept) (?:self harming|cutting|burning myself|hurting myself|hitting myself)(?: \w+)? (?:again|every|each|daily|most)\b|\b(?:have|i have) been (?:self harming|cutting|burning myself|hurting myself)\b",
+        _r(
+            "myself cutting harming",
+            r"\b(?:started|been|am|was|keep|kept) (?:self harming|cutting|burning myself|hurting myself|hitting myself|punching myself|scratching myself|harming myself)(?: \w+)? (?:again|every|each|daily|most|when|whenever|a lot)\b"
+            r"|\b(?:have|i have) been (?:self harming|cutting|burning myself|hurting myself|hitting myself|punching myself|harming myself)\b",
             "started cutting again",
         ),
-        (r"\bfresh (?:cuts|wounds|burns|scars)\b", "fresh cuts"),
-        (
+        _r("fresh", r"\bfresh (?:cuts|wounds|burns|scars)\b", "fresh cuts"),
+        _r(
+            "head",
             r"\b(?:banged|bang|banging|hit|hitting) my head (?:against|on|off) (?:the |a )?(?:wall|floor|door|desk)\b",
             "banged my head against the wall",
         ),
-        (
-            r"\b(?:punched|hit|kicked) (?:the |a )?(?:wall|door|mirror) on purpose\b|\bwanted it to hurt\b",
-            "punched the wall on purpose",
+        _r(
+            "purpose deliberately intentionally hurt",
+            r"\b(?:cut|burned|burnt|hit|punched|scratched|bit|bruised|hurt|harmed|slapped|kicked) (?:\w+ ){0,5}?(?:on purpose|deliberately|intentionally)\b|\bwanted it to hurt\b",
+            "on purpose",
         ),
-        (
+        _r(
+            "bleed bled",
             r"\b(?:scratch|scratching|scratched|pick|picking|picked) (?:at )?my (?:arms?|skin|legs?|wrists?|face) (?:until|till) (?:they|it) (?:bleed|bled|bleeds|bleeding)\b",
             "scratching until they bleed",
         ),
     ),
     "hopelessness": (
-        (
-            r"\b(?:feel|feeling|felt|i am|am|so|completely|totally|utterly|everything is|everything feels|it is all|it all feels|things are|life is|it is|it feels) (?:\w+ )?hopeless\b(?! (?:at|with|when it comes|about \w+ing|romantic|case))",
+        _r(
             "hopeless",
+            r"\bhopeless\b(?! (?:at|with|when it comes|about \w+ing|romantic|case|cause|task))",
+            "hopeless (who: checked by context)",
         ),
-        (
-            r"\b(?:lost|lost all|losing|no|out of) hope\b|\bno hope left\b|\bhope is gone\b",
+        _r(
+            "hope",
+            r"\b(?:lost|lost all|losing|losing all|no|out of|given up|give up) (?:my )?hope\b(?! (?:in|of|for|that) (?:the|this|that|them|him|her|getting|my (?!future|life|recovery)))"
+            r"|\bno hope left\b|\bhope is gone\b",
             "lost all hope",
         ),
-        (
-            r"\bno (?:way out|escape|future|light at the end)\b|\btrapped\b|\bstuck like this forever\b",
+        _r(
+            "way out escape future light trapped forever",
+            r"\bno (?:way out|escape|future|light at the end)\b|\btrapped\b(?! (?:in (?:traffic|a lift|the lift|the car|a meeting)))|\bstuck like this forever\b",
             "no way out",
         ),
-        (
-            r"\bcan not see (?:a|any) (?:future|way out|way forward|end to this)\b",
+        _r(
+            "future way out end to",
+            r"\bcan not see (?:a|any) (?:future|way out|way forward|end to this)\b|\bcan not see (?:a|any) future for me\b",
             "can't see a future",
         ),
-        (
-            r"\b(?:there is )?no point (?:to|in|of)? ?(?:anything|trying|it all|carrying on|going on|any of it|me)\b|\b(?:do not|can not) see the point(?: (?:anymore|of anything|in anything|in trying|of trying))?(?= *(?:$|[.,;!?]|anymore|honestly))",
+        _r(
+            "better",
+            r"\b(?:do not|can not) see (?:any way|how|a way) (?:this|it|things|anything|life|my life) (?:will |could |is going to |is ever going to )?(?:ever )?(?:get|gets|getting|be|being) (?:any )?better\b",
+            "don't see how it gets better",
+        ),
+        _r(
+            "point",
+            r"\b(?:there is )?no point (?:to|in|of)? ?(?:anything|trying|it all|carrying on|going on|any of it|me)\b"
+            r"|\b(?:do not|can not) see the point(?: (?:anymore|of anything|in anything|in trying|of trying))?(?= *(?:$|[.,;!?]|anymore|honestly))"
+            r"|\bwhat is (?:even )?the point(?: (?:anymore|of anything|of it all|of any of it))?(?= *(?:$|[.,;!?]))",
             "no point",
         ),
-        (
-            r"\bwhat is the point (?:of|in) (?:trying|anything|it all|any of it|going on|carrying on)\b",
+        _r(
+            "point",
+            r"\bwhat is (?:even )?the point (?:of|in) (?:trying|anything|it all|any of it|going on|carrying on)\b",
             "what's the point of trying",
         ),
-        (r"\bwhy (?:even )?bother(?: (?:anymore|trying|at all))?(?= *(?:$|[.,;!?]))", "why bother"),
-        (
-            r"\bcan not (?:go on|keep going|keep doing this|do this|do it|keep fighting|take (?:it|this|much more)|cope)(?: \w+)? (?:anymore|any longer|like this|much longer)\b|\bcan not go on\b|\bcan not keep fighting\b",
+        _r(
+            "pointless meaningless empty worthless",
+            r"\b(?:everything|life|my life|it all|nothing) (?:feels|is|seems|has become|matters) (?:so |completely |totally |just )?(?:pointless|meaningless|empty|worthless)\b"
+            r"|\bnothing matters(?: anymore)?(?= *(?:$|[.,;!?]|anymore))",
+            "everything feels pointless",
+        ),
+        _r(
+            "bother",
+            r"\bwhy (?:even )?bother(?: (?:anymore|trying|at all))?(?= *(?:$|[.,;!?]))",
+            "why bother",
+        ),
+        _r(
+            "go on keep going keep doing keep fighting take cope do this do it",
+            r"\bcan not (?:go on|keep going|keep doing this|do this|do it|keep fighting|take (?:it|this|much more)|cope)(?: like this)? (?:anymore|any longer|like this|much longer)\b"
+            r"|\bcan not go on\b|\bcan not keep fighting\b"
+            r"|\b(?:do not know|not sure) how (?:much )?(?:longer|much more) i can (?:keep going|go on|do this|take|hold on|cope|keep doing this|keep fighting|last)\b",
             "can't go on",
         ),
-        (
+        _r(
+            "ever",
             r"\bnothing will ever (?:change|get better|be (?:okay|ok|alright|fine|better|the same)|improve)\b",
             "nothing will ever change",
         ),
-        (
-            r"\b(?:never|not ever) (?:going to )?(?:get|be|feel) (?:any )?(?:better|happy|okay|ok|normal) again\b|\bnever going to get (?:any )?better\b|\bwill never (?:get|be|feel) (?:any )?(?:better|happy|okay|ok|normal)\b",
+        _r(
+            "better happy okay normal",
+            r"\b(?:never|not ever) (?:going to )?(?:get|be|feel) (?:any )?(?:better|happy|okay|ok|normal) again\b|\bnever going to get (?:any )?better\b"
+            r"|\bwill never (?:get|be|feel) (?:any )?(?:better|happy|okay|ok|normal)\b",
             "never going to get better",
         ),
-        (
-            r"\bdo not think (?:i will|i am going to|things will|it will|anything will) (?:ever )?(?:get|be|feel) (?:any )?(?:better|happy|okay|ok)\b",
+        _r(
+            "better happy okay",
+            r"\bdo not think (?:i will|i am going to|things will|it will|anything will|life will) (?:ever )?(?:get|be|feel) (?:any )?(?:better|happy|okay|ok)\b",
             "don't think things will ever get better",
         ),
-        (
+        _r(
+            "nothing left",
             r"\bnothing left (?:for me|in me|to (?:give|live for|lose|fight for))\b",
             "nothing left for me",
         ),
-        (
-            r"\b(?:i am|i have|have) giv(?:ing|en) up(?= *(?:$|[.,;!?]|on (?:life|everything|myself|me|getting better|recovery|hope|living|it all|ever)))|\bgive up on (?:life|everything|myself|getting better|recovery|living)\b",
+        _r(
+            "giv",
+            r"\b(?:i am|i have|have|feel like|feeling like|thinking of|thinking about) giv(?:ing|en) up(?= *(?:$|[.,;!?]|on (?:life|everything|myself|me|getting better|recovery|hope|living|it all|ever)))"
+            r"|\bgiv(?:e|ing) up on (?:life|everything|myself|getting better|recovery|living)\b",
             "giving up",
         ),
-        (
+        _r(
+            "future",
             r"\bmy future (?:is|looks|feels) (?:just |only )?(?:more (?:of )?(?:this )?(?:pain|suffering|of this)|empty|dark|bleak|pointless|hopeless|nothing)\b",
             "my future is just more pain",
         ),
-        (r"\btired of (?:hoping|trying|fighting|pretending)\b", "tired of hoping"),
+        _r(
+            "tired of",
+            r"\btired of (?:hoping|fighting|pretending|trying to (?:stay|keep) alive)\b",
+            "tired of hoping",
+        ),
     ),
     "burden": (
-        (
-            r"\b(?:i am|i feel like|feel like|i feel|feeling like|being|im just|i am just|i am only|i am such) (?:such |just |only |nothing but |)(?:a |an )?(?:huge |massive |constant |total )?(?:burden|waste of (?:space|oxygen|air|life)|drain on)\b(?! of proof)",
+        _r(
+            "burden waste drain",
+            r"\b(?:i am|i feel like|feel like|i feel|feeling like|being|im just|i am just|i am only|i am such|i am nothing but|i have become) (?:such |just |only |nothing but |)(?:a |an )?(?:huge |massive |constant |total )?"
+            r"(?:burden|waste of (?:space|oxygen|air|life)|drain on)\b(?! of proof)",
             "I'm a burden",
         ),
-        (
+        _r(
+            "without me",
             r"\b(?:better|happier|fine|okay|ok|relieved|easier|good) (?:off )?without me\b",
             "better off without me",
         ),
-        (
-            r"\b(?:better|happier|fine|relieved|easier) (?:off )?if i (?:was|were|am) (?:gone|dead|not (?:here|around|alive)|never born)\b|\b(?:better|happier|relieved) (?:off )?if i (?:never existed|did not exist|disappeared|was never born|had never been born)\b",
+        _r(
+            "if i",
+            r"\b(?:better|happier|fine|relieved|easier) (?:off )?if i (?:was|were|am) (?:gone|dead|not (?:here|around|alive)|never born)\b"
+            r"|\b(?:better|happier|relieved) (?:off )?if i (?:never existed|did not exist|disappeared|was never born|had never been born|died|killed myself)\b",
             "relieved if I was gone",
         ),
-        (
-            r"\b(?:no one|nobody|none of them) (?:would|will|is going to) (?:even )?(?:miss me|notice me|care (?:if|that|when) i|notice (?:if|that|when) i|be sad (?:if|when) i|care about me)\b",
+        _r(
+            "miss care notice sad",
+            r"\b(?:no one|nobody|none of them) (?:would|will|is going to) (?:even )?(?:miss me|notice me|care about me"
+            r"|notice (?:if|when) i (?:was gone|were gone|died|disappeared|vanished|was not here|was dead|left for good|stopped existing)"
+            r"|care (?:if|when) i (?:died|was gone|disappeared|was dead|lived or died|was not here|stopped existing|left|vanished)"
+            r"|be sad (?:if|when) i)\b",
             "nobody would miss me",
         ),
-        (
+        _r(
+            "care notice",
             r"\b(?:no one|nobody) (?:would|will) (?:even )?(?:care|notice)(?= *(?:$|[.,;!?]))",
             "nobody would care",
         ),
-        (
+        _r(
+            "space down lives life",
             r"\b(?:just |only )?taking up space\b|\bdrag everyone down\b|\bruin(?:ing)? everyone(?:s)? li(?:fe|ves)\b",
             "taking up space",
         ),
@@ -732,136 +932,228 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str], ...]] = {
 
 # Fallbacks: a bare first-person act with no modal ("kill myself lol") is ideation; they
 # count only when no imminent signal fired.
-_FALLBACK_TABLE: dict[str, tuple[tuple[str, str], ...]] = {
+_FALLBACK_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
     "passive_ideation": (
-        (
+        _r(
+            "kill end tak commit hang",
             r"\b(?:kill(?:ing)? myself|end(?:ing)? my (?:own )?life|tak(?:e|ing) my (?:own )?life|commit(?:ting)? suicide|hang(?:ing)? myself)\b",
             "bare act",
         ),
     ),
-    "self_harm_urge": ((r"\bto (?:hurt|harm|burn) myself\b", "to hurt myself"),),
+    "self_harm_urge": (_r("myself", r"\bto (?:hurt|harm|burn) myself\b", "to hurt myself"),),
+    "recent_self_harm": (
+        _r(
+            "myself",
+            r"\b(?:hitting|punching|biting|scratching|burning|cutting|hurting|harming|starving) myself\b",
+            "hurting myself (who: checked by context)",
+        ),
+    ),
 }
 
 # ---------------------------------------------------------------------------------------
 # Weak cues: count only in combination (see _combine).
 # ---------------------------------------------------------------------------------------
 
-_CUE_TABLE: dict[str, tuple[tuple[str, str], ...]] = {
+_CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
     "vague_act": (
-        (
-            r"\b(?:going to|about to|gonna|i will|i am|i|want to|ready to|decided to|finally) (?:finally |just |really |actually )?(?:do it|go through with it|make it happen|do something stupid|end it|end this)\b(?! with)",
+        _r(
+            "do it through happen stupid end",
+            r"\b(?:going to|about to|i will|i am|i|want to|ready to|decided to|finally|am) (?:finally |just |really |actually )?"
+            r"(?:do it|doing it|go through with it|going through with it|make it happen|do something stupid|end it|end this)\b(?! with)",
             "going to do it",
         ),
-        (
-            r"\b(?:going to|about to|i will|i am) (?:just )?jump\b(?! (?:in|into|on|at|for|up|around|the gun|ahead|ship))",
+        _r(
+            "jump",
+            r"\b(?:going to|about to|i will|i am) (?:just )?jump\b(?! (?:in|into|on|at|for|up|around|the gun|ahead|ship|rope|start))",
             "going to jump",
         ),
+        _r(
+            "use",
+            r"\b(?:going to|about to|i will|want to) (?:finally )?use (?:it|them)\b",
+            "going to use it",
+        ),
     ),
-    "time": ((rf"\b{_TIME}\b", "a time"),),
+    "time": (_r("", rf"\b{_TIME}\b", "a time"),),
     "apology": (
-        (
-            r"\b(?:i am )?(?:so |really )?sorry\b(?! (?:for|about) (?:the|my|this) (?:long|late|rant|delay|typos?|spam|essay|moan|vent|post|message))(?! to hear)(?! you)",
+        _r(
+            "sorry",
+            r"\b(?:i am )?(?:so |really )?sorry\b(?! (?:for|about) (?:the|my|this) (?:long|late|rant|delay|typos?|spam|essay|moan|vent|post|message|quiet))"
+            r"(?! to hear)(?! you)(?! i have been)",
             "I'm sorry",
         ),
-        (r"\bforgive me\b", "forgive me"),
+        _r("forgive", r"\bforgive me\b", "forgive me"),
     ),
     "farewell": (
-        (
+        _r(
+            "bye farewell",
             r"\b(?:goodbye|bye|farewell)\b(?! (?:to (?:my|the|our)|\d|for now|for the (?:night|day)|for a bit))",
             "goodbye",
         ),
-        (r"\bbefore i go\b", "before I go"),
-        (
+        _r("before i go", r"\bbefore i go\b", "before I go"),
+        _r(
+            "find me look for me after me",
             r"\bdo not (?:try to |bother trying to )?(?:find|look for|come after|come looking for) me\b",
             "don't try to find me",
         ),
-        (
+        _r(
+            "last final",
             r"\b(?:last|final) (?:message|post|words)\b(?! (?:before|for|in|on|of|until|till))",
             "last message",
         ),
+        _r("gone", r"\b(?:i will|i am going to) be gone soon\b", "I'll be gone soon"),
     ),
     "love_thanks": (
-        (r"\b(?:i )?love (?:you all|you guys|all of you|everyone|you so much)\b", "I love you all"),
-        (
+        _r(
+            "love",
+            r"\b(?:i )?love (?:you all|you guys|all of you|everyone|you so much)\b",
+            "I love you all",
+        ),
+        _r(
+            "thank",
             r"\bthank(?:s| you) (?:all |everyone )?for (?:everything|being there|trying|all you have done|all your help|being my friends?|being so kind)\b",
             "thank you for everything",
         ),
-        (r"\b(?:was|is) not (?:your|anyones|her|his|their) fault\b", "it wasn't your fault"),
-        (r"\b(?:it is )?better this way\b|\bit is for the best\b", "better this way"),
-        (r"\btake care of (?:each other|yourselves|my \w+)\b", "take care of each other"),
+        _r(
+            "fault",
+            r"\b(?:was|is) not (?:your|anyones|her|his|their) fault\b",
+            "it wasn't your fault",
+        ),
+        _r(
+            "better this way for the best",
+            r"\b(?:it is )?better this way\b|\bit is for the best\b",
+            "better this way",
+        ),
+        _r(
+            "take care of",
+            r"\btake care of (?:each other|yourselves|my \w+)\b",
+            "take care of each other",
+        ),
     ),
     "finality": (
-        (
+        _r(
+            "made decided decision mind",
             r"\b(?:made|make) (?:my|the|up my) (?:choice|decision|mind)\b|\bi (?:have )?decided\b|\bdecision is made\b|\bmy mind is made up\b",
             "I've decided",
         ),
-        (
+        _r(
+            "mean it going back other way only way",
             r"\bi mean it this time\b|\bno going back\b|\bno other way\b|\bonly way out\b",
             "I mean it this time",
         ),
-        (r"\b(?:no one|nobody|you) can (?:not )?stop me\b", "nobody can stop me"),
-        (r"\b(?:for when|until) i am ready\b|\bi am ready\b(?= *(?:$|[.,;!?]|now))", "I'm ready"),
-        (r"\bnot scared (?:of dying|to die|anymore)\b", "not scared of dying"),
+        _r("stop me", r"\b(?:no one|nobody|you) can (?:not )?stop me\b", "nobody can stop me"),
+        _r(
+            "ready",
+            r"\b(?:for when|until) i am ready\b|\bi am ready\b(?= *(?:$|[.,;!?]|now))|\beverything (?:is )?ready\b",
+            "I'm ready",
+        ),
+        _r("scared", r"\bnot scared (?:of dying|to die|anymore)\b", "not scared of dying"),
+        _r(
+            "the night the day",
+            r"\b(?:tonight|today|tomorrow|this) is the (?:night|day)\b",
+            "tonight's the night",
+        ),
     ),
     "means_weak": (
-        (
-            rf"\b(?:have|got|bought|ordered|holding|found|have got) (?:a |the |my |some |all the |enough )?(?:\w+ )?(?:{_PILLS}|rope|blade|razor blades?|razor)\b(?! (?:swing|ladder|for (?:my|the) (?:dad|mum|kids|garden)))",
+        _r(
+            "pill tablet med paracetamol prescription insulin rope blade razor gun knife firearm pistol",
+            rf"\b(?:have|got|bought|ordered|holding|found|have got|keep|kept) (?:a |the |my |some |all the |enough |\d+ )?(?:\w+ )?(?:{_PILLS}|rope|blade|razor blades?|razor|gun|knife|firearm|pistol)\b"
+            r"(?! (?:swing|ladder|set|block|sharpener|for (?:my|the) (?:dad|mum|kids|garden|kitchen)))",
             "got the pills",
         ),
-        (
+        _r(
+            "hidden stashed saved hiding",
             rf"\b{_PILLS} (?:hidden|stashed|saved)\b|\b(?:hidden|stashed|hiding) (?:my |the |some )?{_PILLS}\b",
             "pills hidden",
         ),
     ),
     "plan_weak": (
-        (
-            r"\b(?:it is |i have |have |everything is )?(?:it )?all (?:planned|sorted|arranged)(?: out)?\b|\beverything is (?:planned|sorted|arranged|ready)\b",
+        _r(
+            "planned sorted arranged",
+            r"\b(?:it )?all (?:planned|sorted|arranged)(?: out)?\b|\beverything is (?:planned|sorted|arranged)\b",
             "all planned",
         ),
-        (
+        _r(
+            "away",
             r"\bgiv(?:en|ing|e) away (?:most of |all of |all )?my (?:things|stuff|belongings|possessions|books|clothes|savings)\b",
             "given away my things",
         ),
-        (r"\bwill not need (?:them|it|anything|my \w+)(?: anymore)?\b", "won't need them"),
-        (
+        _r(
+            "need", r"\bwill not need (?:them|it|anything|my \w+)(?: anymore)?\b", "won't need them"
+        ),
+        _r(
+            "affairs will",
             r"\baffairs in order\b|\bmy will is (?:done|written|sorted|ready)\b|\bwritten my will\b",
             "affairs in order",
         ),
-        (r"\b(?:cat|dog|pets?|kids) (?:has|have) (?:a )?new homes?\b", "found my cat a new home"),
-        (r"\bcancel(?:led|ed) everything\b", "cancelled everything"),
-        (
+        _r(
+            "home",
+            r"\b(?:cat|dog|pets?|kids) (?:has|have) (?:a )?new homes?\b",
+            "found my cat a new home",
+        ),
+        _r("cancel", r"\bcancel(?:led|ed) everything\b", "cancelled everything"),
+        _r(
+            "out empty asleep gone",
             r"\b(?:need|wait(?:ing)? for|when) (?:everyone|the house|them) (?:to be |is |are )?(?:out|empty|asleep|gone)\b",
             "when the house is empty",
         ),
+        _r(
+            "letter note",
+            r"\b(?:wrote|written|writing|left) (?:letters|notes|a letter|a note) (?:to|for) (?:my (?:kids|children|family|parents|partner|husband|wife|mum|mom|dad|friends|sister|brother)|everyone)\b",
+            "wrote letters to my kids",
+        ),
     ),
     "act_weak": (
-        (rf"\bswallowed (?:the |my |all the |them)(?:{_PILLS})?\b", "swallowed the tablets"),
-        (r"\b(?:already|just) (?:took|taken|swallowed) them\b", "already took them"),
-        (
+        _r(
+            "swallowed",
+            rf"\bswallowed (?:the |my |all the |them)(?:{_PILLS})?\b",
+            "swallowed the tablets",
+        ),
+        _r(
+            "took taken swallowed",
+            r"\b(?:already|just) (?:took|taken|swallowed) them\b",
+            "already took them",
+        ),
+        _r(
+            "kick work",
             rf"\b(?:{_PILLS}|they) (?:are |have )?(?:starting to |started to )?(?:kick(?:ing)? in|work(?:ing)?)\b",
             "pills kicking in",
         ),
-        (r"\bi have (?:already )?started\b|\bit has started\b", "I've started"),
-        (
+        _r("started", r"\bi have (?:already )?started\b|\bit has started\b", "I've started"),
+        _r(
+            "too late",
             r"\bit is too late(?: now)?(?= *(?:$|[.,;!?]|to stop|for me))|\btoo late to stop\b",
             "it's too late now",
         ),
-        (
-            r"\b(?:i am|am) (?:standing |sitting |stood |sat )?(?:on|at) (?:the |a )?(?:top of (?:the |a )?)?(?:bridge|roof|rooftop|cliff|edge|car park roof)\b(?! (?:terrace|garden|bar|top|of my|on my|near))",
+        _r(
+            "bridge roof cliff edge",
+            r"\b(?:i am|am) (?:standing |sitting |stood |sat )?(?:on|at) (?:the |a )?(?:top of (?:the |a )?)?(?:bridge|roof|rooftop|cliff|edge|car park roof)\b"
+            r"(?! (?:terrace|garden|bar|top|near|of my nose))",
             "on the bridge",
         ),
-        (r"\bfeel (?:so |really )?(?:dizzy|drowsy|sick|faint|woozy)\b", "feel dizzy"),
+        _r(
+            "dizzy drowsy sick faint woozy",
+            r"\bfeel (?:so |really )?(?:dizzy|drowsy|sick|faint|woozy)\b",
+            "feel dizzy",
+        ),
     ),
     "return": (
-        (
+        _r(
+            "",
             r"\b(?:see you|talk (?:to you )?(?:soon|later|tomorrow)|be back|back (?:soon|in|on|next|after|when|tomorrow|later)"
             r"|update you|(?:for|in) (?:a bit|a while|now|the night|a few|a couple)|catch you|talk to you later|goodnight|night all"
-            r"|holiday|a break|logging off|signing off|cheering you on|when i am out|next (?:week|month|time|session|year)|2\d\d\d)\b",
+            r"|holiday|a break|logging off|signing off|cheering you on|when i am out|next (?:week|month|time|session|year)|20\d\d)\b",
             "see you soon",
         ),
     ),
+    "upbeat": (
+        _r(
+            "",
+            r"\b(?:wish me luck|fingers crossed|so excited|excited|can not wait|yay|woo+|first date|asking (?:her|him|them) out|proud of myself)\b",
+            "wish me luck",
+        ),
+    ),
     "death_word": (
-        (rf"\b(?:die|dying|dead|death|suicid\w*|{_SELF_ACT}|not wake up)\b", "death words"),
+        _r("", rf"\b(?:die|dying|dead|death|suicid\w*|{_SELF_ACT}|not wake up)\b", "death words"),
     ),
 }
 
@@ -874,7 +1166,9 @@ _CLAUSE_BREAK = re.compile(
 )
 _QUOTED = re.compile(r"(?<![a-z0-9])(['\"])(?=\S)([^'\"\n]{1,200}?)(?<=\S)\1(?![a-z0-9])")
 _NEGATORS = frozenset({"not", "never", "no", "nor", "without", "nothing"})
-_NEGATION_STOP = frozenset({"i", "and", "so", "because", "then", "if", "when", "that"})
+_NEGATION_STOP = frozenset(
+    {"i", "and", "so", "because", "then", "if", "when", "that", "once", "after"}
+)
 # "can not stop thinking about cutting" is not a negation of "cutting".
 _NEGATION_CANCEL = frozenset(
     {"stop", "help", "resist", "shake", "escape", "wait", "handle", "bear", "sure", "get"}
@@ -891,22 +1185,7 @@ _PAST = re.compile(
     r"|(?:months?|years?|decades?) (?:ago|clean|free)|clean from|free from|free of)\b"
 )
 _THIRD_PRONOUNS = frozenset(
-    {
-        "he",
-        "she",
-        "they",
-        "you",
-        "someone",
-        "somebody",
-        "anyone",
-        "anybody",
-        "everyone",
-        "everybody",
-        "people",
-        "who",
-        "whoever",
-        "one",
-    }
+    "he she they you someone somebody anyone anybody everyone everybody people who whoever one".split()
 )
 _PERSON_NOUNS = frozenset(
     """friend friends mate mates bestie son sons daughter daughters brother brothers sister
@@ -930,27 +1209,28 @@ _FIRST_PERSON_WORD = re.compile(r"\b(?:i|me|myself|my|mine)\b")
 @dataclass(frozen=True, slots=True)
 class _Rule:
     signal: str
+    needs: tuple[str, ...]
     regex: re.Pattern[str]
     note: str
 
 
-def _compile(table: dict[str, tuple[tuple[str, str], ...]]) -> tuple[_Rule, ...]:
+def _compile(table: dict[str, tuple[tuple[str, str, str], ...]]) -> tuple[_Rule, ...]:
     return tuple(
-        _Rule(signal, re.compile(pattern), note)
+        _Rule(signal, tuple(needs.split()), re.compile(pattern), note)
         for signal, rows in table.items()
-        for pattern, note in rows
+        for needs, pattern, note in rows
     )
 
 
 _RULES = _compile(_SIGNAL_TABLE)
 _FALLBACK_RULES = _compile(_FALLBACK_TABLE)
 _CUE_RULES = _compile(_CUE_TABLE)
-# Cues read as-is, without the context checks (a time or a farewell can be anywhere).
-_UNCHECKED_CUES = frozenset({"time", "return", "death_word"})
+# Cues read as they are, without the context checks (a time or a farewell can be anywhere).
+_UNCHECKED = frozenset({"time", "return", "upbeat", "death_word"})
 
 
 class _Context:
-    """Clause boundaries and quotations of one normalised message."""
+    """One normalised message, with its clause boundaries and quotations."""
 
     __slots__ = ("text", "_starts", "_ends", "_quotes")
 
@@ -964,28 +1244,19 @@ class _Context:
         ends.append(len(text))
         self._starts = starts
         self._ends = ends
-        self._quotes = (
-            [(m.start(), m.end()) for m in _QUOTED.finditer(text)]
-            if ("'" in text or '"' in text)
-            else []
-        )
-
-    def clause(self, pos: int) -> tuple[int, int]:
-        i = bisect_right(self._starts, pos) - 1
-        return self._starts[i], self._ends[i]
-
-    def quoted(self, pos: int) -> bool:
-        return any(a < pos < b for a, b in self._quotes)
+        has_quotes = "'" in text or '"' in text
+        self._quotes = [(m.start(), m.end()) for m in _QUOTED.finditer(text)] if has_quotes else []
 
     def counts(self, m: re.Match[str]) -> bool:
         """Whether a match speaks for the author, now, without negation."""
         start = m.start()
-        if self.quoted(start):
+        if any(a < start < b for a, b in self._quotes):
             return False
-        c_start, c_end = self.clause(start)
+        i = bisect_right(self._starts, start) - 1
+        c_start, c_end = self._starts[i], self._ends[i]
         prefix = self.text[c_start:start]
         words = prefix.split()
-        first = m.group(0).split(" ", 1)[0]
+        first = m.group(0).lstrip(" .,;!?").split(" ", 1)[0]
         if first not in _NEGATION_STOP and _negated(words):
             return False
         if _PAST.search(self.text, c_start, max(c_end, m.end())):
@@ -994,9 +1265,7 @@ class _Context:
             return False
         if words and words[-1] in _POSSESSIVE_OTHER:
             return False
-        if not _FIRST_PERSON_WORD.search(m.group(0)) and _subject_is_other(words):
-            return False
-        return True
+        return bool(_FIRST_PERSON_WORD.search(m.group(0))) or not _subject_is_other(words)
 
 
 def _negated(words: list[str]) -> bool:
@@ -1026,9 +1295,7 @@ def _reported_by_other(prefix: str) -> bool:
     last = None
     for last in _REPORTING.finditer(prefix):
         pass
-    if last is None:
-        return False
-    return _subject_is_other(prefix[: last.start()].split())
+    return last is not None and _subject_is_other(prefix[: last.start()].split())
 
 
 # ---------------------------------------------------------------------------------------
@@ -1037,13 +1304,13 @@ def _reported_by_other(prefix: str) -> bool:
 
 _METHOD = re.compile(
     rf"\b(?:overdos\w*|{_PILLS}|rope|noose|hang\w*|ligature|jump\w*|bridge|roof|cliff|ledge"
-    r"|tracks|train|blade|razor|knife|cut\w*|gun|shoot|shot|firearm|exhaust|charcoal|drown\w*"
+    r"|tracks|train|blade|razor|knife|cut\w*|slit|gun|shoot|shot|firearm|exhaust|charcoal|drown\w*"
     r"|bleed\w*|blood|vodka|alcohol)\b"
 )
 _DETAIL = re.compile(
     r"\b(?:\d+ ?(?:mg|g|ml|pills?|tablets?|x|floors?|storeys?|stories|feet|ft|metres?|meters?)\b"
     r"|whole (?:bottle|box|pack|packet|strip)|all (?:of )?my (?:\w+ )?(?:pills|tablets|meds|medication|antidepressants|painkillers)"
-    r"|handful|deep(?:ly|er)?|vertical\w*|veins?|artery|arteries|wrists?"
+    r"|handful|deep(?:ly|er)?|vertical\w*|veins?|artery|arteries|wrists?|throat"
     r"|with (?:vodka|alcohol|wine|whisky|whiskey|beer|gin|rum|booze|drink)"
     r"|lethal|fatal|how (?:many|much)|high enough|all of them|every (?:pill|tablet)"
     r"|paracetamol|acetaminophen|tylenol|ibuprofen|aspirin|codeine|tramadol|insulin|sertraline"
@@ -1065,17 +1332,19 @@ def _method_detail(text: str, at_risk: bool) -> bool:
 # Assessment
 # ---------------------------------------------------------------------------------------
 
-_MAX_CHARS = 20_000  # longer input is read up to here; messages are far shorter
+_MAX_CHARS = 20_000  # longer input is read up to here; chat messages are far shorter
 
 
 def _hits(
-    rules: tuple[_Rule, ...], ctx: _Context, unchecked: frozenset[str]
+    rules: tuple[_Rule, ...], ctx: _Context, unchecked: frozenset[str], gated: bool = True
 ) -> dict[str, set[str]]:
+    """Signal (or cue) name -> notes of the rules that matched in context."""
+    text = ctx.text
     found: dict[str, set[str]] = {}
     for rule in rules:
-        if rule.signal in found and rule.note in found[rule.signal]:
+        if gated and rule.needs and not any(w in text for w in rule.needs):
             continue
-        for m in rule.regex.finditer(ctx.text):
+        for m in rule.regex.finditer(text):
             if rule.signal in unchecked or ctx.counts(m):
                 found.setdefault(rule.signal, set()).add(rule.note)
                 break
@@ -1091,7 +1360,10 @@ def _combine(signals: set[str], cues: dict[str, set[str]]) -> None:
     def n(name: str) -> int:
         return len(cues.get(name, ()))
 
-    any_signal = bool(signals)
+    if has("upbeat"):  # "tonight's the night i finally do it, wish me luck"
+        return
+    strong = bool(signals)
+    imminent = bool(signals & _IMMINENT)
     # "i'm going to do it tonight", "tonight's the night i finally do it. i'm sorry."
     if has("vague_act") and (
         has("time")
@@ -1099,8 +1371,9 @@ def _combine(signals: set[str], cues: dict[str, set[str]]) -> None:
         or has("farewell")
         or has("finality")
         or has("death_word")
-        or any_signal
         or has("means_weak")
+        or has("plan_weak")
+        or strong
     ):
         signals.add("intent")
     # "got the pills. tonight.", "pills hidden for when i'm ready"
@@ -1110,46 +1383,46 @@ def _combine(signals: set[str], cues: dict[str, set[str]]) -> None:
         or has("vague_act")
         or has("plan_weak")
         or has("act_weak")
-        or (signals & _IMMINENT)
+        or imminent
         or n("means_weak") >= 2
     ):
         signals.add("means")
     # "it's all planned, i just need everyone out of the house"
     if n("plan_weak") >= 2 or (
-        has("plan_weak") and (has("finality") or has("means_weak") or has("farewell") or any_signal)
+        has("plan_weak")
+        and (has("finality") or has("means_weak") or has("farewell") or has("vague_act") or strong)
     ):
         signals.add("plan")
-    # "i've swallowed the tablets and i feel dizzy", "i'm on the bridge. i'm going to jump."
+    # "i've swallowed the tablets and i feel dizzy", "i'm on the roof, i'm going to jump"
     if n("act_weak") >= 2 or (
         has("act_weak")
-        and (has("apology") or has("farewell") or has("vague_act") or bool(signals & _IMMINENT))
+        and (has("apology") or has("farewell") or has("vague_act") or has("time") or imminent)
     ):
         signals.add("act_in_progress")
     # "goodbye everyone. thank you for everything. i'm sorry."
-    if has("farewell") and not has("return"):
-        others = n("farewell") - 1 + n("apology") + n("love_thanks") + n("finality")
-        if others >= 1 or signals:
+    if not has("return"):
+        if has("farewell") and (
+            n("farewell") + n("apology") + n("love_thanks") + n("finality") >= 2 or strong
+        ):
             signals.add("goodbye")
-    if (has("apology") and has("love_thanks") and has("finality")) and not has("return"):
-        signals.add("goodbye")
+        elif has("apology") and has("love_thanks") and has("finality"):
+            signals.add("goodbye")
     # A set time makes any imminent signal more urgent, and says so.
     if has("time") and signals & _IMMINENT:
         signals.add("timing")
 
 
-def assess(text: str) -> Assessment:
-    """Assess one message. Deterministic, in-process, no I/O."""
+def _assess(text: str, gated: bool = True) -> Assessment:
     if not text or text.isspace():
         return NONE
     norm = normalise(text[:_MAX_CHARS])
     if not norm:
         return NONE
     ctx = _Context(norm)
-    signals = set(_hits(_RULES, ctx, frozenset()))
-    cues = _hits(_CUE_RULES, ctx, _UNCHECKED_CUES)
-    _combine(signals, cues)
+    signals = set(_hits(_RULES, ctx, frozenset(), gated))
+    _combine(signals, _hits(_CUE_RULES, ctx, _UNCHECKED, gated))
     if not signals & _IMMINENT:
-        signals |= set(_hits(_FALLBACK_RULES, ctx, frozenset()))
+        signals |= set(_hits(_FALLBACK_RULES, ctx, frozenset(), gated))
     if signals & _IMMINENT:
         level: Level = "imminent"
     elif signals:
@@ -1158,3 +1431,8 @@ def assess(text: str) -> Assessment:
         level = "none"
     ordered = tuple(sorted(signals, key=_RANK.__getitem__))
     return Assessment(level, ordered, _method_detail(norm, level != "none"))
+
+
+def assess(text: str) -> Assessment:
+    """Assess one message. Deterministic, in-process, no I/O."""
+    return _assess(text)
