@@ -69,7 +69,9 @@ def print_figures(title: str, fig: dict[str, object]) -> None:
     print(f"== {title}: {sum(counts.values())} messages ==")
     print("  counts:           " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     print(f"  imminent recall:  {fig['imminent_recall']:.3f}   (target >= 0.95)")
-    print(f"  elevated recall:  {fig['elevated_recall']:.3f}   (elevated or imminent; target >= 0.90)")
+    print(
+        f"  elevated recall:  {fig['elevated_recall']:.3f}   (elevated or imminent; target >= 0.90)"
+    )
     print(f"  false alarms:     {fig['none_false_alarm_rate']:.3f}   (on none; target <= 0.05)")
     print(f"  exact accuracy:   {fig['exact_accuracy']:.3f}")
     print("  confusion (gold->got): " + ", ".join(f"{k} {v}" for k, v in fig["confusion"].items()))

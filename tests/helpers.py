@@ -303,8 +303,12 @@ async def db_rows(server: Any, sql: str, **params: Any) -> list[Any]:
 class WS:
     """A websocket client speaking the SafeSpace protocol, with timeouts on every wait."""
 
-    def __init__(self, conn: ClientConnection) -> None:
+    # Frames about who is around, not about messages: skipped unless a test asks for them.
+    AMBIENT = frozenset({"facilitators"})
+
+    def __init__(self, conn: ClientConnection, ambient: bool = False) -> None:
         self.conn = conn
+        self.keep_ambient = ambient
         self.ready: dict[str, Any] | None = None
         self._held: deque[dict[str, Any]] = deque()  # frames read early, still to hand out
 
@@ -314,10 +318,13 @@ class WS:
         await self.conn.send(frame)
 
     async def recv(self, wait: float = FRAME_TIMEOUT) -> dict[str, Any]:
-        if self._held:
-            return self._held.popleft()
-        raw = await asyncio.wait_for(self.conn.recv(), wait)
-        return orjson.loads(raw)  # type: ignore[no-any-return]
+        while True:
+            if self._held:
+                frame = self._held.popleft()
+            else:
+                frame = orjson.loads(await asyncio.wait_for(self.conn.recv(), wait))
+            if self.keep_ambient or frame.get("type") not in self.AMBIENT:
+                return frame  # type: ignore[no-any-return]
 
     async def expect(self, kind: str, wait: float = FRAME_TIMEOUT) -> dict[str, Any]:
         frame = await self.recv(wait)
@@ -352,6 +359,8 @@ class WS:
         while True:
             raw = await asyncio.wait_for(self.conn.recv(), FRAME_TIMEOUT)
             frame = orjson.loads(raw)
+            if not self.keep_ambient and frame.get("type") in self.AMBIENT:
+                continue
             if frame.get("type") == "ack" and frame.get("client_id") == cid:
                 self._held.extend(early)
                 return frame["message"]  # type: ignore[no-any-return]

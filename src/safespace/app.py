@@ -22,11 +22,12 @@ from safespace.actions.jobs import run_due_jobs
 from safespace.clock import Clock
 from safespace.errors import AppError
 from safespace.events.hub import Hub
+from safespace.queries.safety import facilitators_online
 from safespace.ratelimit import with_retry_after
 from safespace.services import Services, build_services
 from safespace.settings import Settings
 from safespace.web import ws
-from safespace.web.api import admin, auth, groups, me, rooms
+from safespace.web.api import admin, auth, groups, me, rooms, safety
 from safespace.web.pages import routes as pages
 from safespace.web.security import RejectNulInUrl, SecurityHeaders
 
@@ -61,6 +62,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     svc = build_services(settings, clock)
     db = svc.db
     hub = Hub()
+
+    async def count_online(group_id: int) -> int:
+        async with svc.db.read() as session:
+            return await facilitators_online(session, group_id, svc.clock.now())
+
+    hub.count_online = count_online
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -121,6 +128,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         auth.router,
         groups.router,
         rooms.router,
+        safety.router,
         me.router,
         admin.router,
         ws.router,

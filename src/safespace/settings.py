@@ -38,6 +38,7 @@ class Settings:
     # Where group keys live. Empty: keys.db beside the SQLite file, or (on PostgreSQL) the
     # main database, which weakens crypto-shredding against backups (docs/privacy.md).
     keys_database_url: str = ""
+    escalation_guide_file: str = ""  # empty: the packaged response guide
     default_retention_days: int = 90  # 0 means forever
     max_retention_days: int = 0  # 0 means no maximum
     # Multiplies every rate limit (docs/security.md) except the 100 failed sign-ins an hour
@@ -76,6 +77,7 @@ class Settings:
             "dev": _bool(e.get("SAFESPACE_DEV"), True),
             "master_key": e.get("SAFESPACE_MASTER_KEY", ""),
             "keys_database_url": e.get("SAFESPACE_KEYS_DATABASE_URL", ""),
+            "escalation_guide_file": e.get("SAFESPACE_ESCALATION_GUIDE", ""),
             "default_retention_days": int(e.get("SAFESPACE_DEFAULT_RETENTION_DAYS", 90)),
             "max_retention_days": int(e.get("SAFESPACE_MAX_RETENTION_DAYS", 0)),
             "rate_limit_scale": float(e.get("SAFESPACE_RATE_LIMIT_SCALE", 1.0)),

@@ -120,7 +120,11 @@ async def create_group(
         )
         await tx.session.flush()
         audit.record(tx, actor.id, "group_created", group_id=group.id, name=name)
-        tx.on_commit(MembershipChanged(user_id=actor.id, added=[room.id]))
+        tx.on_commit(
+            MembershipChanged(
+                user_id=actor.id, added=[room.id], group_id=group.id, facilitator=True
+            )
+        )
     return GroupCreated(group=group, room=room, rules=rules)
 
 
@@ -231,7 +235,7 @@ async def join_group(
         )
         tx.session.add(membership)
         room = await _main_room(tx, group.id)
-        tx.on_commit(MembershipChanged(user_id=actor.id, added=[room.id]))
+        tx.on_commit(MembershipChanged(user_id=actor.id, added=[room.id], group_id=group.id))
         return membership
 
 
@@ -274,6 +278,8 @@ async def leave_group(svc: Services, actor: User, slug: str) -> None:
         m = await _membership(tx, group.id, actor.id)
         if m is None:
             raise AppError("not_member", "You're not a member of this group.", 404)
-        room = await _main_room(tx, group.id)
+        rooms = list(
+            (await tx.session.scalars(select(Room.id).where(Room.group_id == group.id))).all()
+        )
         await tx.session.execute(delete(Membership).where(Membership.id == m.id))
-        tx.on_commit(MembershipChanged(user_id=actor.id, removed=[room.id]))
+        tx.on_commit(MembershipChanged(user_id=actor.id, removed=rooms, group_id=group.id))

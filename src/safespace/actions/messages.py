@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from safespace.actions import safety
 from safespace.actions.base import Tx, transaction
 from safespace.db.models import Message, Room, User
 from safespace.errors import AppError, invalid
@@ -15,6 +16,7 @@ from safespace.events.types import MessagePosted
 from safespace.privacy.keystore import message_context
 from safespace.queries.messages import message_dict, readable
 from safespace.queries.rooms import access_room_as_member
+from safespace.safety.assess import Assessment, assess
 from safespace.services import Services
 
 MAX_BODY = 4000
@@ -25,6 +27,9 @@ MAX_CLIENT_ID = 64
 class Posted:
     message: dict[str, Any]
     duplicate: bool  # a retry of a client_id already stored: nothing was delivered again
+    # For the author alone: "elevated" or "imminent" when the message suggests they may be
+    # struggling, so their screen can offer support. Never shown to anyone else.
+    check_in: str | None = None
 
 
 def check_body(body: object) -> str:
@@ -71,9 +76,10 @@ async def post_message(
     await svc.limits.hit("messages", str(actor.id))  # per person, however it arrives
     client_id = check_client_id(client_id)
     body = check_body(body)
+    assessment = assess(body)  # local and pure: before the write slot, never sent anywhere
     try:
         async with transaction(svc) as tx:
-            return await _post(tx, actor, room_id, client_id, body)
+            return await _post(tx, actor, room_id, client_id, body, assessment)
     except IntegrityError:
         # A concurrent retry of the same client_id won the race: answer with its message.
         async with svc.db.read() as session:
@@ -84,7 +90,9 @@ async def post_message(
         return Posted((await readable(svc.keys, access.group_id, [first]))[0], duplicate=True)
 
 
-async def _post(tx: Tx, actor: User, room_id: object, client_id: str, body: str) -> Posted:
+async def _post(
+    tx: Tx, actor: User, room_id: object, client_id: str, body: str, assessment: Assessment
+) -> Posted:
     access = await access_room_as_member(tx.session, actor, room_id)
     first = await _existing(tx.session, access.room_id, actor.id, client_id)
     if first is not None:
@@ -113,11 +121,31 @@ async def _post(tx: Tx, actor: User, room_id: object, client_id: str, body: str)
             access.group_id, body, message_context(access.room_id, seq)
         ),
         created_at=tx.svc.clock.now(),
+        risk_level=assessment.level,
+        warning=auto_warning(assessment),
     )
     tx.session.add(msg)
     await tx.session.flush()
     data = message_dict(msg, body)
     tx.on_commit(
-        MessagePosted(room_id=access.room_id, author_id=actor.id, client_id=client_id, message=data)
+        MessagePosted(
+            room_id=access.room_id,
+            group_id=access.group_id,
+            author_id=actor.id,
+            client_id=client_id,
+            message=data,
+        )
     )
-    return Posted(data, duplicate=False)
+    check_in = None
+    if assessment.level != "none":
+        await safety.raise_risk_flag(tx, access, actor, data, msg.id, assessment)
+        check_in = assessment.level
+    return Posted(data, duplicate=False, check_in=check_in)
+
+
+def auto_warning(assessment: Assessment) -> list[str] | None:
+    """Imminent risk and detailed method talk reach the room behind a warning
+    (safe-messaging practice); the author and facilitators see them in full."""
+    if assessment.level == "imminent" or assessment.method_detail:
+        return ["suicide-self-harm"]
+    return None

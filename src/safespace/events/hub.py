@@ -45,6 +45,9 @@ class Connection:
         self._fetch_gap = fetch_gap
         # room -> last seq delivered; None until the first message is seen
         self.rooms: dict[int, int | None] = {}
+        self.facilitates: set[int] = set()  # group ids: gets flags and alerts, full bodies
+        self.is_admin = False
+        self.paused: set[int] = set()  # rooms on a break: nothing live until it ends
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(QUEUE_LIMIT)
         self.closed = False
 
@@ -53,6 +56,10 @@ class Connection:
 
     def push_message(self, room_id: int, seq: int, text: str) -> None:
         self._put(("message", (room_id, seq, text)))
+
+    def push_resync(self, room_id: int) -> None:
+        """Catch up on a room from the database (after a break)."""
+        self._put(("resync", room_id))
 
     def _put(self, item: tuple[str, Any]) -> None:
         if self.closed:
@@ -77,14 +84,24 @@ class Connection:
                 await self._send_text(payload)
             elif kind == "message":
                 await self._deliver(*payload)
+            elif kind == "resync":
+                await self._resync(payload)
             elif kind == "close":
                 with contextlib.suppress(Exception):
                     await self._close(payload)
                 return
 
+    async def _resync(self, room_id: int) -> None:
+        last = self.rooms.get(room_id)
+        if room_id in self.paused or last is None:
+            return
+        for missing in await self._fetch_gap(room_id, last, 2**31 - 1):
+            await self._send_text(encode({"type": "message", "message": missing}))
+            self.rooms[room_id] = missing["seq"]
+
     async def _deliver(self, room_id: int, seq: int, text: str) -> None:
-        if room_id not in self.rooms:
-            return  # left the room since the event was queued
+        if room_id not in self.rooms or room_id in self.paused:
+            return  # left the room since the event was queued, or taking a break
         last = self.rooms[room_id]
         if last is not None and seq <= last:
             return  # already delivered (replay or duplicate)
@@ -114,6 +131,11 @@ class Connection:
 
 class Hub:
     def __init__(self) -> None:
+        self.room_group: dict[int, int] = {}
+        self.online: dict[int, bool] = {}  # group -> a facilitator is online, last we knew
+        # Set by the app: how many facilitators of a group are online (asks the database).
+        self.count_online: Callable[[int], Awaitable[int]] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self.by_room: dict[int, set[Connection]] = defaultdict(set)
         self.by_user: dict[int, set[Connection]] = defaultdict(set)
         self.by_session: dict[int, set[Connection]] = defaultdict(set)
@@ -159,6 +181,23 @@ class Hub:
             )
             for conn in list(self.by_room.get(event["room_id"], ())):
                 conn.push_frame(frame)
+        elif kind == "flag_raised":
+            self._flag_raised(event)
+        elif kind == "flag_updated":
+            frame = encode({"type": "flag_updated", "flag": event["flag"]})
+            for conn in self._facilitators_of(event["group_id"]):
+                conn.push_frame(frame)
+        elif kind == "break_changed":
+            for conn in list(self.by_user.get(event["user_id"], ())):
+                for rid in event["room_ids"]:
+                    if event["on_break"]:
+                        conn.paused.add(rid)
+                    elif rid in conn.paused:
+                        conn.paused.discard(rid)
+                        conn.push_resync(rid)
+        elif kind == "facilitators_online":
+            for gid in event["group_ids"]:
+                self._spawn(self._announce_online(gid))
         elif kind == "sessions_ended":
             for sid in event["session_ids"]:
                 for conn in list(self.by_session.get(sid, ())):
@@ -170,15 +209,88 @@ class Hub:
             return
         message = event["message"]
         seq = message["seq"]
-        # Encoded once per shape, not once per recipient.
-        shared = encode({"type": "message", "message": message})
+        group_id = event.get("group_id")
+        # Encoded once per shape, not once per recipient: the author's (with client_id),
+        # the full one, and for a warned message the collapsed one others first see.
+        full = encode({"type": "message", "message": message})
         own = encode({"type": "message", "message": message, "client_id": event["client_id"]})
+        collapsed = full
+        if "content_warning" in message:
+            collapsed = encode(
+                {"type": "message", "message": {**message, "body": "", "collapsed": True}}
+            )
         for conn in list(conns):
-            text = own if conn.user_id == event["author_id"] else shared
+            if conn.user_id == event["author_id"]:
+                text = own
+            elif group_id in conn.facilitates:
+                text = full
+            else:
+                text = collapsed
             conn.push_message(event["room_id"], seq, text)
 
+    def _facilitators_of(self, group_id: int) -> list[Connection]:
+        return [
+            conn
+            for conns in self.by_user.values()
+            for conn in conns
+            if group_id in conn.facilitates
+        ]
+
+    def _flag_raised(self, event: dict[str, Any]) -> None:
+        urgent = event["urgent"]
+        frame = encode(
+            {
+                "type": "alert" if urgent else "flag",
+                "flag": event["flag"],
+                "group_id": event["group_id"],
+                "guide": event.get("guide"),
+            }
+        )
+        told = set()
+        for conn in self._facilitators_of(event["group_id"]):
+            conn.push_frame(frame)
+            told.add(conn)
+        if event.get("notify_admins"):
+            # Nobody who runs the group is online: the operators hear of it instead.
+            for conns in self.by_user.values():
+                for conn in conns:
+                    if conn.is_admin and conn not in told:
+                        conn.push_frame(frame)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _announce_online(self, group_id: int) -> None:
+        if self.count_online is None:
+            return
+        rooms = [rid for rid, gid in self.room_group.items() if gid == group_id]
+        if not any(self.by_room.get(rid) for rid in rooms):
+            return
+        try:
+            online = await self.count_online(group_id) > 0
+        except Exception:
+            log.warning("could not count the facilitators online")
+            return
+        if self.online.get(group_id) == online:
+            return  # nothing changed: say nothing
+        self.online[group_id] = online
+        for rid in rooms:
+            frame = encode({"type": "facilitators", "room_id": rid, "online": online})
+            for conn in list(self.by_room.get(rid, ())):
+                conn.push_frame(frame)
+
     def _membership_changed(self, event: dict[str, Any]) -> None:
+        group_id = event.get("group_id")
+        for rid in event.get("added", []):
+            if group_id is not None:
+                self.room_group[rid] = group_id
         for conn in list(self.by_user.get(event["user_id"], ())):
+            if group_id is not None and event.get("facilitator"):
+                conn.facilitates.add(group_id)
+            if group_id is not None and event.get("removed") and not event.get("added"):
+                conn.facilitates.discard(group_id)
             for rid in event.get("added", []):
                 if rid not in conn.rooms:
                     conn.rooms[rid] = None

@@ -18,6 +18,7 @@ class Event:
 class MessagePosted(Event):
     kind: ClassVar[str] = "message_posted"
     room_id: int
+    group_id: int
     author_id: int
     client_id: str
     message: dict[str, Any]
@@ -31,6 +32,8 @@ class MembershipChanged(Event):
     user_id: int
     added: list[int] = field(default_factory=list)
     removed: list[int] = field(default_factory=list)
+    group_id: int | None = None
+    facilitator: bool = False  # they run this group: flags and full bodies reach them
 
 
 @dataclass(frozen=True)
@@ -47,3 +50,40 @@ class SessionsEnded(Event):
 
     kind: ClassVar[str] = "sessions_ended"
     session_ids: list[int]
+
+
+@dataclass(frozen=True)
+class FlagRaised(Event):
+    """For the group's facilitators (and, when none is online and it's urgent, admins)."""
+
+    kind: ClassVar[str] = "flag_raised"
+    group_id: int
+    flag: dict[str, Any]
+    urgent: bool  # imminent risk: a live alert, not just a queue item
+    notify_admins: bool
+    guide: dict[str, Any] | None = None  # the response guide shown with an urgent alert
+
+
+@dataclass(frozen=True)
+class FlagUpdated(Event):
+    kind: ClassVar[str] = "flag_updated"
+    group_id: int
+    flag: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BreakChanged(Event):
+    """A member started or ended a break: their sockets pause or resume the group's rooms."""
+
+    kind: ClassVar[str] = "break_changed"
+    user_id: int
+    room_ids: list[int]
+    on_break: bool
+
+
+@dataclass(frozen=True)
+class FacilitatorsOnline(Event):
+    """Whether any facilitator of these groups is online changed (or may have)."""
+
+    kind: ClassVar[str] = "facilitators_online"
+    group_ids: list[int]

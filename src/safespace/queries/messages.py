@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from safespace.db.base import MAX_INT
 from safespace.db.models import Message
+from safespace.errors import not_found
 from safespace.privacy.keystore import KeyStore, message_context
 from safespace.queries.rooms import RoomAccess
 
@@ -31,17 +33,40 @@ def message_dict(m: Message, body: str) -> dict[str, Any]:
     }
     if m.deleted_at is not None:
         data["deleted"] = True
+    if m.warning:
+        data["content_warning"] = {"categories": list(m.warning)}
     return data
 
 
-async def readable(keys: KeyStore, group_id: int, rows: list[Message]) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Viewer:
+    """Who a message is shaped for: warned messages reach others collapsed."""
+
+    user_id: int
+    facilitator: bool
+
+
+def shape(message: dict[str, Any], viewer: Viewer | None, author_id: int | None) -> dict[str, Any]:
+    """The message as this viewer first meets it. A warned message's body is left out for
+    everyone but its author and the group's facilitators, so it can't show up anywhere
+    (preview, screen reader, page source) until they choose to reveal it."""
+    if viewer is None or "content_warning" not in message:
+        return message
+    if viewer.facilitator or viewer.user_id == author_id:
+        return message
+    return {**message, "body": "", "collapsed": True}
+
+
+async def readable(
+    keys: KeyStore, group_id: int, rows: list[Message], viewer: Viewer | None = None
+) -> list[dict[str, Any]]:
     """Decrypt rows for someone whose access to the group was already checked."""
     out = []
     for m in rows:
         body = ""
         if m.body is not None:
             body = await keys.open_text(group_id, m.body, message_context(m.room_id, m.seq))
-        out.append(message_dict(m, body))
+        out.append(shape(message_dict(m, body), viewer, m.author_id))
     return out
 
 
@@ -70,7 +95,8 @@ async def history(
         q = q.order_by(Message.seq.desc()).limit(limit)
         rows = list((await session.scalars(q)).all())
         rows.reverse()
-    return await readable(keys, access.group_id, rows)
+    viewer = Viewer(access.user_id, access.is_facilitator)
+    return await readable(keys, access.group_id, rows, viewer)
 
 
 async def between(session: AsyncSession, room_id: int, after: int, upto: int) -> list[Message]:
@@ -82,3 +108,15 @@ async def between(session: AsyncSession, room_id: int, after: int, upto: int) ->
         .order_by(Message.seq.asc())
     )
     return list((await session.scalars(q)).all())
+
+
+async def one_message(
+    session: AsyncSession, keys: KeyStore, access: RoomAccess, seq: int
+) -> dict[str, Any]:
+    """A single message in full: what "Show" fetches for a collapsed one."""
+    m = await session.scalar(
+        select(Message).where(Message.room_id == access.room_id, Message.seq == min(seq, MAX_INT))
+    )
+    if m is None:
+        raise not_found("That message")
+    return (await readable(keys, access.group_id, [m]))[0]

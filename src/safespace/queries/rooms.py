@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safespace.db.base import MAX_INT
@@ -23,6 +23,9 @@ class RoomAccess:
     member_role: str
     alias: str
     accepted_rules_version: int
+    user_id: int = 0  # who was given this access
+    kind: str = "main"
+    member_id: int | None = None  # whose private line a support room is
 
     @property
     def rules_current(self) -> bool:
@@ -47,7 +50,7 @@ async def access_room_as_member(session: AsyncSession, user: User, room_id: obje
             select(Room, Group, Membership)
             .join(Group, Group.id == Room.group_id)
             .join(Membership, (Membership.group_id == Group.id) & (Membership.user_id == user.id))
-            .where(Room.id == room_id)
+            .where(Room.id == room_id, _may_enter(user))
         )
     ).first()
     if row is None:
@@ -63,6 +66,19 @@ async def access_room_as_member(session: AsyncSession, user: User, room_id: obje
         member_role=m.role,
         alias=m.alias,
         accepted_rules_version=m.accepted_rules_version,
+        user_id=user.id,
+        kind=room.kind,
+        member_id=room.member_id,
+    )
+
+
+def _may_enter(user: User) -> ColumnElement[bool]:
+    """Every member enters the main room; a support room only its member and the group's
+    facilitators. Used with a join on the user's membership of the room's group."""
+    return or_(
+        Room.kind == "main",
+        Room.member_id == user.id,
+        Membership.role == "facilitator",
     )
 
 
@@ -70,6 +86,16 @@ async def member_room_ids(session: AsyncSession, user_id: int) -> list[int]:
     q = (
         select(Room.id)
         .join(Membership, Membership.group_id == Room.group_id)
-        .where(Membership.user_id == user_id)
+        .where(
+            Membership.user_id == user_id,
+            or_(Room.kind == "main", Room.member_id == user_id, Membership.role == "facilitator"),
+        )
+    )
+    return list((await session.scalars(q)).all())
+
+
+async def facilitated_group_ids(session: AsyncSession, user_id: int) -> list[int]:
+    q = select(Membership.group_id).where(
+        Membership.user_id == user_id, Membership.role == "facilitator"
     )
     return list((await session.scalars(q)).all())

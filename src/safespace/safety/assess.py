@@ -117,11 +117,12 @@ _LEET = re.compile(r"(?<=[a-z])[013457@$](?=[a-z])")
 _LEET_MAP = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
 _REPEATS = re.compile(r"([a-z])\1{2,}")  # "sooooo" -> "soo", "dieeee" -> "diee"
 _OD_PAST = re.compile(r"\bo\.?d(?:'d|'ed|-ed|ed|'?ing)\b")  # od'd, oded, od-ing
-_CONTRACTIONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+# Contractions and apostrophes (only tried when the text has an apostrophe).
+_APOSTROPHES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(p), r)
     for p, r in (
-        (r"\bi'?ma\b", "i am going to"),
-        (r"\bcan'?t\b", "can not"),
+        (r"\bi'ma\b", "i am going to"),
+        (r"\bcan't\b", "can not"),
         (r"\bwon't\b", "will not"),
         (r"\bshan't\b", "shall not"),
         (r"\bain't\b", "is not"),
@@ -130,6 +131,11 @@ _CONTRACTIONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"'re\b", " are"),
         (r"'ve\b", " have"),
         (r"'ll\b", " will"),
+        (
+            r"'d (?=(?:never |not |already |just )?(?:been|had|gone|done|known|thought|seen|given|taken"
+            r"|made|got|felt|wanted|tried|left|died|written)\b)",
+            " had ",
+        ),
         (r"'d\b", " would"),
         (
             r"\b(it|that|there|what|he|she|who|where|here|everything|nothing|life|this"
@@ -138,11 +144,10 @@ _CONTRACTIONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
         (r"'s\b", "s"),  # possessive: "dad's pills" -> "dads pills"
         (r"(?<=[a-z])'(?=[a-z])", ""),  # any other apostrophe inside a word
-        (r"(?<=[a-z])-(?=[a-z])", " "),  # "self-harm" -> "self harm"
-        (r"\bs ?/ ?h\b", "self harm"),
-        (r"\bw/", "with "),
     )
 )
+_HYPHEN = re.compile(r"(?<=[a-z])-(?=[a-z])")  # "self-harm" -> "self harm"
+_SLASHES = ((re.compile(r"\bs ?/ ?h\b"), "self harm"), (re.compile(r"\bw/"), "with "))
 # Chat spellings and slang, one word for one or more words.
 _WORDS = {
     "im": "i am",
@@ -155,7 +160,6 @@ _WORDS = {
     "gona": "going to",
     "wanna": "want to",
     "wana": "want to",
-    "wan": "want",
     "wnt": "want",
     "gotta": "got to",
     "tryna": "trying to",
@@ -232,7 +236,6 @@ _WORDS = {
     "wld": "would",
     "cud": "could",
     "shud": "should",
-    "nomore": "no more",
     "anymore": "anymore",
     "cya": "see you",
     "ttyl": "talk to you later",
@@ -258,25 +261,26 @@ _WORDS = {
     "hopeles": "hopeless",
     "pils": "pills",
     "diee": "die",
-    "dye": "die",
 }
 _WORD_RE = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, _WORDS), key=len)[::-1]) + r")\b")
-_PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(p), r)
-    for p, r in (
-        (r"\bmy self\b", "myself"),
-        (r"\bsewer ?slide\b", "suicide"),
-        (r"\bsewer ?slidal\b", "suicidal"),
-        (r"\bunaliv(?:e|ing) (?:myself|me)\b", "kill myself"),
-        (r"\bunalive[ds]?\b", "die"),
-        (r"\b(want|going|need|have|ready|about|got|decided) 2\b", r"\1 to"),
-        (r"\bdi+e+\b", "die"),
-        (r"\bany more\b", "anymore"),
-        (r"\bno more\b", "anymore"),
-        (r"\bgood ?bye\b", "goodbye"),
-        (r"\bgood ?night\b", "goodnight"),
+# Phrases, each tried only when the text holds its gate (a plain substring).
+_PHRASES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
+    (gate, re.compile(p), r)
+    for gate, p, r in (
+        ("anti", r"\banti depressant", "antidepressant"),
+        ("self", r"\bmy self\b", "myself"),
+        ("sewer", r"\bsewer ?slide\b", "suicide"),
+        ("sewer", r"\bsewer ?slidal\b", "suicidal"),
+        ("unaliv", r"\bunaliv(?:e|ing) (?:myself|me)\b", "kill myself"),
+        ("unaliv", r"\bunalive[ds]?\b", "die"),
+        (" 2", r"\b(want|going|need|have|ready|about|got|decided) 2\b", r"\1 to"),
+        ("di", r"\bdi+e+\b", "die"),
+        ("any more", r"\bany more\b", "anymore"),
+        ("no more", r"\b(here|alive|living|this|it|go on|do this|live) no more\b", r"\1 anymore"),
+        ("good", r"\bgood ?bye\b", "goodbye"),
+        ("good", r"\bgood ?night\b", "goodnight"),
         # suicide, suicidal and their common misspellings (sucidal, suicdal, suiside)
-        (r"\bsu?[iu]?[cs]{1,2}[iy]?d(e|es|al|ally|ality)\b", r"suicid\1"),
+        ("d", r"\bsu?[iu]?[cs]{1,2}[iy]?d(e|es|al|ally|ality)\b", r"suicid\1"),
     )
 )
 _SPACES = re.compile(r"[ \t\r\f\v]+")
@@ -284,16 +288,26 @@ _SPACES = re.compile(r"[ \t\r\f\v]+")
 
 def normalise(text: str) -> str:
     """The form every pattern below is written against (see the module docstring)."""
-    s = unicodedata.normalize("NFKC", text)
-    s = _INVISIBLE.sub("", s).translate(_PUNCT_TABLE).lower()
-    s = _LEET.sub(lambda m: _LEET_MAP[m.group(0)], s)
+    s = text
+    if not s.isascii():  # NFKC, invisible characters and curly quotes are all non-ASCII
+        s = unicodedata.normalize("NFKC", s)
+        s = _INVISIBLE.sub("", s).translate(_PUNCT_TABLE)
+    s = _LEET.sub(lambda m: _LEET_MAP[m.group(0)], s.lower())
     s = _REPEATS.sub(r"\1\1", s)
-    s = _OD_PAST.sub("overdosed", s)
-    for pattern, repl in _CONTRACTIONS:
-        s = pattern.sub(repl, s)
+    if "od" in s:
+        s = _OD_PAST.sub("overdosed", s)
+    if "'" in s:
+        for pattern, repl in _APOSTROPHES:
+            s = pattern.sub(repl, s)
+    if "-" in s:
+        s = _HYPHEN.sub(" ", s)
+    if "/" in s:
+        for pattern, repl in _SLASHES:
+            s = pattern.sub(repl, s)
     s = _WORD_RE.sub(lambda m: _WORDS[m.group(0)], s)
-    for pattern, repl in _PHRASES:
-        s = pattern.sub(repl, s)
+    for gate, pattern, repl in _PHRASES:
+        if gate in s:
+            s = pattern.sub(repl, s)
     return _SPACES.sub(" ", s).strip()
 
 
@@ -313,7 +327,7 @@ _FUTURE = (
     r"|have to|got to|i will|i shall|i am|i would like to|tonight i|today i|i finally|time to)"
 )
 _PILLS = (
-    r"(?:pills|tablets|meds|medication|medicine|painkillers|antidepressants|sleeping pills"
+    r"(?:pills?|tablets?|meds|medication|medicine|painkillers?|antidepressants?|sleeping pills?"
     r"|paracetamol|prescriptions?|insulin)"
 )
 # Ways of ending one's life, base and -ing forms (no detail beyond the words people use).
@@ -324,8 +338,13 @@ _METHOD_ACT = (
     r"|step(?:ping)? (?:out )?in front of (?:a|the) \w+|walk(?:ing)? (?:into|in front of) (?:traffic|the sea|a \w+|the \w+)"
     r"|driv(?:e|ing) (?:my car )?(?:into|off) (?:a|the) \w+|crash(?:ing)? my car|drink(?:ing)? myself to death)"
 )
+# "killing myself at the gym" is a figure of speech.
+_KILL_MYSELF = (
+    r"(?:kill myself|killing myself(?! (?:at|over|trying|doing|working|studying|for|lately"
+    r"|with (?:work|revision))))"
+)
 _SELF_ACT = (
-    r"(?:kill(?:ing)? myself|end(?:ing)? (?:my (?:own )?life|it all|my existence|everything)"
+    rf"(?:{_KILL_MYSELF}|end(?:ing)? (?:my (?:own )?life|it all|my existence|everything)"
     r"|tak(?:e|ing) my (?:own )?life|commit(?:ting)? suicide|do(?:ing)? suicide|overdos(?:e|ing)"
     rf"|suicide|{_METHOD_ACT})"
 )
@@ -356,7 +375,8 @@ _AMOUNT = (
 )
 _OD_OBJECT = (
     rf"(?:{_AMOUNT} (?:of )?(?:my |the |those |these |his |her |\w+ )?(?:\w+ )?"
-    rf"(?:{_PILLS}|bottle|box|packet|pack|strip|them)|everything in the (?:medicine )?(?:cabinet|cupboard|drawer|box)"
+    rf"(?:{_PILLS}|bottle|box|packet|pack|strip|them)\b|everything in the (?:medicine )?(?:cabinet|cupboard|drawer|box)"
+    r"|everything (?:i had|i have|i could find|in the house)"
     r"|the lot|all of (?:them|it))"
     r"(?! (?:for (?:the|this|my|a) \w+|out|back|to (?:the|count|sort|organi[sz]e|check)|with me|on holiday|in (?:the|my) (?:bag|organiser|organizer)))"
 )
@@ -428,7 +448,7 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         _r("ready", r"\bready to die\b(?! on)", "ready to die"),
         _r(
             "when day night",
-            r"\b(?:that is|this is|is) (?:when|the (?:day|night)) i (?:finally )?(?:end it|end this|end everything|kill myself|die|do it)\b",
+            r"\b(?:that is|this is|is) (?:when|the (?:day|night)) i (?:finally )?(?:end it|end this|end everything|kill myself|die)\b",
             "that's when I end it",
         ),
     ),
@@ -477,15 +497,20 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
     "means": (
         _r(
             "sav stockpil hoard collect stash stor",
-            rf"\b(?:saving|saved|stockpil\w*|hoard\w*|collect(?:ed|ing)|stash\w*|storing|stored) (?:up )?(?:all )?(?:my |the |these |some |enough )?(?:\w+ )?{_PILLS}"
+            rf"\b(?:saving|saved|stockpil\w*|hoard\w*|collect(?:ed|ing)|stash\w*|storing|stored) (?:up )?(?:all )?(?:my |the |these |some |enough )?(?:\w+ )?{_PILLS}\b(?! (?:box|organi[sz]er|receipts?|dispenser|packaging|bottles))"
             rf"|\b{_PILLS} (?:saved|stockpiled|hoarded|stashed|collected)\b|\ba (?:stash|stockpile|hoard) of {_PILLS}",
             "stockpiling pills",
         ),
         _r("enough", rf"\benough {_PILLS} (?:to|now|right now|here)\b", "enough tablets to"),
         _r(
             "front lined counted laid hand next beside with ready",
-            rf"\b(?:{_PILLS}|blade|razor|knife|rope|gun|noose) (?:are |is )?(?:all )?(?:in front of me|lined up|counted out|laid out|in my hand|next to me|beside me|with me|ready)\b",
+            rf"\b(?:{_PILLS}|blade|razor|knife|rope|gun|noose) (?:are |is )?(?:all )?(?:in front of me|lined up|counted out|laid out|in my hand|next to me|beside me|ready)\b(?! (?:for (?:the|my|tomorrow|work|school|the morning)))",
             "pills in front of me",
+        ),
+        _r(
+            "to my against",
+            r"\b(?:knife|blade|razor|gun|scissors|glass) (?:to|against|at|on) my (?:wrists?|arms?|throat|head|neck|skin|temple)\b",
+            "a knife to my wrist",
         ),
         _r("hand", r"\b(?:blade|razor|knife) in my hand\b", "a blade in my hand"),
         _r(
@@ -519,7 +544,7 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         _r("it for me", r"\b(?:that is|this is) it for me\b", "that's it for me"),
         _r(
             "the end last",
-            r"\b(?:tonight|today|tomorrow) is (?:the end|my last (?:night|day))\b(?! of)",
+            r"\b(?:tonight|today|tomorrow|this|it) is (?:the end|my last (?:night|day)|the last (?:night|day))\b(?! (?:of|in|at|here|before|with|on))",
             "tonight is the end",
         ),
         _r(
@@ -573,7 +598,8 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
     "act_in_progress": (
         _r(
             "took taken swallowed downed necked had overdosed",
-            rf"\b(?:took|taken|swallowed|downed|necked|had|overdosed on) {_OD_OBJECT}",
+            rf"\b(?:took|taken|swallowed|downed|necked|had|overdosed on) {_OD_OBJECT}"
+            rf"|\b(?:took|taken|swallowed|downed|necked) (?:\w+ ){{0,6}}?(?:a|the|half a|two|three|\d+) (?:packets?|packs?|box(?:es)?|bottles?|strips?|handful) of (?:\w+ )?{_PILLS}",
             "took all my pills",
         ),
         _r(
@@ -595,9 +621,19 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r(
             "edge tracks railway ledge railing parapet wrong side",
-            r"\b(?:i am|am) (?:standing |sitting |stood |sat |lying |laying |climbing |leaning )?(?:on|at|by|over|onto) (?:the )?(?:edge of (?:the |a )?(?:cliff|bridge|roof|building|platform)"
+            r"\b(?:i am|am) (?:outside |up |out |standing |sitting |stood |sat |lying |laying |climbing |leaning ){0,2}(?:on|at|by|over|onto) (?:the )?(?:edge of (?:the |a )?(?:cliff|bridge|roof|building|platform)"
             r"|train tracks|railway (?:tracks|line)|tracks|ledge|railing|parapet|wrong side of (?:the )?\w+)\b",
             "at the edge",
+        ),
+        _r(
+            "top of",
+            r"\b(?:i am|am) (?:standing |sitting |stood |sat |up |outside )?(?:at|on) the top of (?:the |a |this )?(?:multi ?storey|car park|tower|building|cliff|bridge|block of flats|flats)\b",
+            "at the top of the car park",
+        ),
+        _r(
+            "garage exhaust",
+            r"\b(?:engine|car) (?:is )?running in (?:the|a|my) garage\b|\bhose (?:from|on|to) the exhaust\b",
+            "engine running in the garage",
         ),
         _r(
             "step climb get",
@@ -608,7 +644,7 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
     "passive_ideation": (
         _r(
             "die",
-            r"\b(?:want|wanted|wish|wishing|would like|would love|just want|long|longing|hope|hoping|pray|praying) (?:i could |to |that i could |i would |i can |i could just |to just )?(?:just |simply )?die\b"
+            r"\b(?:want|wants|wanting|have wanted|have been wanting|wish|wishing|would like|would love|just want|long|longing|hope|hoping|pray|praying) (?:i could |to |that i could |i would |i can |i could just |to just )?(?:just |simply )?die\b"
             r"(?! (?:of|from|laughing|happy|than|on|peacefully at|old))",
             "want to die",
         ),
@@ -625,24 +661,36 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r(
             "want live",
-            r"\b(?:do not|never) want to (?:be alive|live|exist|keep living|go on living|wake up|be here)(?: \w+)? (?:anymore|any longer|on this earth|in this world|like this)\b"
-            r"|\b(?:do not|never) want to (?:be alive|live|exist|keep living|wake up)\b",
+            r"\b(?:do not|never) want to (?:be alive|live|exist|keep living|go on living|wake up|be here|do life|do this life)(?: \w+)? (?:anymore|any longer|on this earth|in this world|like this)\b"
+            r"|\b(?:do not|never) want to (?:be alive|live|exist|keep living|wake up)\b"
+            r"|\b(?:do not think|not sure|not sure if|do not know if) i (?:want|wanna) to (?:be alive|live|exist|be here|keep living|keep going|wake up)\b",
             "don't want to be here anymore",
         ),
         _r("have to be here", r"\bdo not have to be here\b", "so I don't have to be here"),
         _r(
             "wake",
             r"\b(?:go to sleep|sleep|fall asleep|drift off) and (?:not|never) wake up\b"
-            r"|\b(?:hope|wish|pray|praying|hoping) (?:that )?i (?:do not|never|will not|would not) wake up\b",
+            r"|\b(?:hope|wish|pray|praying|hoping) (?:that )?i (?:do not|never|will not|would not) wake up\b"
+            r"|\b(?:would rather|rather|prefer to|would prefer to) (?:not|never) wake up\b",
             "not wake up",
         ),
         _r(
             "exist forever alive disappear vanish living",
-            r"\b(?:stop existing|not exist|disappear forever|disappear for good|sleep forever|go to sleep forever|fall asleep forever"
+            r"\b(?:stop existing|not exist|disappear forever|disappear for good|(?<!could )sleep forever|go to sleep forever|fall asleep forever"
             r"|cease to exist|not be alive|stop living|stop being alive)\b"
             r"|\b(?:want|wish|wishing|like) (?:i could |to )?(?:just )?(?:disappear|vanish)(?= *(?:$|[.,;!?]|forever|for good|and never|and not"
             r"|from (?:this|the) (?:world|earth|planet)|completely|off the face))",
             "stop existing, disappear forever",
+        ),
+        _r(
+            "dying",
+            r"\bfeel(?:ing)? like dying\b(?! (?:my|your|her|his|the|it|them)\b)",
+            "feel like dying",
+        ),
+        _r(
+            "funeral",
+            r"\b(?:imagining|imagine|picturing|picture|thinking about|planning|plan) my (?:own )?funeral\b",
+            "imagining my own funeral",
         ),
         _r(
             "living alive life exist here",
@@ -656,9 +704,25 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "no reason to live",
         ),
         _r(
-            "alive",
-            r"\bwhy (?:am i|do i) (?:even )?(?:still )?(?:alive|here|exist|bother living)\b",
+            "alive going go on carry living trying live exist",
+            r"\bwhy (?:am i|do i) (?:even )?(?:still )?(?:alive|here|exist|bother living)\b"
+            r"|\bwhy (?:should|would|do|must) i (?:even )?(?:keep going|go on|carry on|keep living|keep trying|stay alive|live|be alive|exist)\b",
             "why am I still alive",
+        ),
+        _r(
+            "still here alive",
+            r"\b(?:do not know|not sure|wonder) why i am (?:even )?(?:still )?(?:here|alive)\b",
+            "don't know why I'm still here",
+        ),
+        _r(
+            "will to",
+            r"\b(?:lost|losing|no|have no|without|lost all|there is no) (?:the |any |my )?will to (?:live|go on|keep going|carry on)\b",
+            "lost the will to live",
+        ),
+        _r(
+            "alive living",
+            r"\b(?:being alive|living|existing|life) (?:just )?(?:hurts|is (?:too |so )?(?:painful|unbearable|torture|agony))(?: too much| so much)?\b",
+            "being alive hurts too much",
         ),
         _r(
             "death",
@@ -672,7 +736,7 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r(
             "thought think fantasi dream",
-            rf"\b(?:thoughts?|thinking|think|thought|fantasi[sz]ing|dreaming) (?:a lot )?(?:of|about) (?:suicide|{_SELF_ACT}|{_END_IT}|death|dying|being dead|not being here|not being alive|not waking up)",
+            rf"\b(?:thoughts?|thinking|think|thought|fantasi[sz]ing|dreaming) (?:a lot )?(?:of|about) (?:is )?(?:ways to |how to |how i would |how i could |how i will )?(?:die|do it|suicide|{_SELF_ACT}|{_END_IT}|death(?! (?:and|of|in|penalty|metal|row))|dying(?! (?:and|of|in))|being dead|not being here|not being alive|not waking up)",
             "thinking about suicide",
         ),
         _r("suicid", r"\bsuicid\w* (?:thoughts|ideation|feelings|urges)\b", "suicidal thoughts"),
@@ -697,6 +761,12 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             r"\bif i (?:died|was dead|were dead|did not wake up|never woke up|do not wake up|was gone|were gone) (?:\w+ ){0,8}?(?:mind|care|matter|be (?:fine|okay|ok|a relief|glad))\b"
             r"|\b(?:do not|would not|would not really|honestly do not) (?:care|mind) if i (?:die|died|did not wake up|never woke up|do not wake up|was dead|live or die|lived or died)\b",
             "if I died I wouldn't mind",
+        ),
+        _r(
+            "if i",
+            r"\b(?:would|will) (?:honestly |really |just )?(?:be (?:fine|okay|ok|relieved|happy|glad)|not (?:mind|care))"
+            r" if i (?:died|did not wake up|never woke up|do not wake up|was dead|were dead|was gone|just died)\b",
+            "I'd be fine if I didn't wake up",
         ),
         _r(
             "stop end",
@@ -727,7 +797,7 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r(
             "cut harm hurt burn",
-            rf"\btrying (?:so hard |really hard |hard )?not to (?:{_SH_LOOSE})",
+            rf"\b(?:trying|struggling|fighting|trying my best|doing my best|working hard|forcing myself) (?:so hard |really hard |hard )?not to (?:{_SH_LOOSE})",
             "trying not to self-harm",
         ),
         _r(
@@ -769,17 +839,24 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "relapsed on self harm",
         ),
         _r(
-            "cut",
-            r"\bi cut (?:again|yesterday|last night|today|this morning|earlier|tonight)\b|(?:^|[.!?,] *)(?:cut|cutting|self harming) again\b",
+            "cut burn hurt harm",
+            r"\bi (?:cut|burned|burnt|hurt|harmed) (?:myself )?(?:again|yesterday|last (?:night|week|weekend)|today|this (?:morning|week|weekend)|earlier|tonight|for the first time)\b"
+            r"|(?:^|[.!?,] *)(?:cut|cutting|self harming) again\b",
             "cut again",
         ),
         _r(
-            "myself cutting harming",
-            r"\b(?:started|been|am|was|keep|kept) (?:self harming|cutting|burning myself|hurting myself|hitting myself|punching myself|scratching myself|harming myself)(?: \w+)? (?:again|every|each|daily|most|when|whenever|a lot)\b"
+            "myself cutting harming scratching burning bruising",
+            r"\b(?:started|been|am|was|keep|kept) (?:self harming|cutting|scratching|burning|bruising|hitting myself|burning myself|hurting myself|punching myself|scratching myself|harming myself)(?: \w+)? (?:again|every|each|daily|most|when|whenever|a lot)\b"
             r"|\b(?:have|i have) been (?:self harming|cutting|burning myself|hurting myself|hitting myself|punching myself|harming myself)\b",
             "started cutting again",
         ),
         _r("fresh", r"\bfresh (?:cuts|wounds|burns|scars)\b", "fresh cuts"),
+        _r(
+            "cuts burns wounds",
+            r"\b(?:the |my |new )?(?:cuts|burns|wounds) on my (?:arms?|wrists?|legs?|thighs?|stomach|skin|hips?)\b"
+            r"(?! (?:from|by) (?:the|my|a) (?:cat|dog|kitten|garden|brambles|gardening|work|climbing|fall))",
+            "cuts on my arms",
+        ),
         _r(
             "head",
             r"\b(?:banged|bang|banging|hit|hitting) my head (?:against|on|off) (?:the |a )?(?:wall|floor|door|desk)\b",
@@ -787,19 +864,20 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r(
             "purpose deliberately intentionally hurt",
-            r"\b(?:cut|burned|burnt|hit|punched|scratched|bit|bruised|hurt|harmed|slapped|kicked) (?:\w+ ){0,5}?(?:on purpose|deliberately|intentionally)\b|\bwanted it to hurt\b",
+            r"\b(?:cut|burned|burnt|hit|punched|scratched|bit|bruised|hurt|harmed|slapped|kicked|starved) (?:\w+ ){0,5}?(?:on purpose|deliberately|intentionally)\b"
+            r"|\b\w+(?:ed|ing|t) myself (?:\w+ ){0,3}?(?:on purpose|deliberately|intentionally)\b|\bwanted it to hurt\b",
             "on purpose",
         ),
         _r(
-            "bleed bled",
-            r"\b(?:scratch|scratching|scratched|pick|picking|picked) (?:at )?my (?:arms?|skin|legs?|wrists?|face) (?:until|till) (?:they|it) (?:bleed|bled|bleeds|bleeding)\b",
+            "bleed bled bruised blistered broke",
+            r"\b(?:scratch\w*|pick\w*|cut|cutting|hit|hitting|punch\w*|bit|bite|biting|burn\w*|bang\w*) (?:at )?(?:my|the) (?:arms?|skin|legs?|wrists?|face|thighs?|hands?|stomach|wall|head)\b(?: \w+){0,5}? (?:until|till) (?:they|it|my \w+) (?:bleed|bled|bleeds|bleeding|bruised|blistered|broke)\b",
             "scratching until they bleed",
         ),
     ),
     "hopelessness": (
         _r(
             "hopeless",
-            r"\bhopeless\b(?! (?:at|with|when it comes|about \w+ing|romantic|case|cause|task))",
+            r"\bhopeless\b(?! (?:at|with|when it comes|romantic|case|cause|task|about (?!the future|life|everything|myself|getting better|recovery|ever)))",
             "hopeless (who: checked by context)",
         ),
         _r(
@@ -809,13 +887,14 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "lost all hope",
         ),
         _r(
-            "way out escape future light trapped forever",
-            r"\bno (?:way out|escape|future|light at the end)\b|\btrapped\b(?! (?:in (?:traffic|a lift|the lift|the car|a meeting)))|\bstuck like this forever\b",
+            "way out escape future light trapped forever forward",
+            r"\bno (?:future|light at the end|way forward)\b|\bno (?:way out|escape)\b(?! (?:of|from) (?:the|this|that|a|my) (?!life|situation|pain|hell|hole|darkness|mess|feeling|depression|cycle|world)\w+)"
+            r"|\btrapped\b(?= *(?:$|[.,;!?]|and\b|forever|with no|in (?:my|this) (?:own )?(?:life|head|body|mind|pain)))|\bstuck like this forever\b",
             "no way out",
         ),
         _r(
-            "future way out end to",
-            r"\bcan not see (?:a|any) (?:future|way out|way forward|end to this)\b|\bcan not see (?:a|any) future for me\b",
+            "future way out forward end to light",
+            r"\b(?:can not|do not) see (?:a|any) (?:future|way out|way forward|end to this|light)\b",
             "can't see a future",
         ),
         _r(
@@ -825,7 +904,8 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r(
             "point",
-            r"\b(?:there is )?no point (?:to|in|of)? ?(?:anything|trying|it all|carrying on|going on|any of it|me)\b"
+            r"\b(?:there is )?no point (?:to|in|of)? ?(?:anything|trying|it all|carrying on|going on|any of it)\b"
+            r"|\b(?:there is )?no point(?: anymore)?(?= *(?:$|[.,;!?]))"
             r"|\b(?:do not|can not) see the point(?: (?:anymore|of anything|in anything|in trying|of trying))?(?= *(?:$|[.,;!?]|anymore|honestly))"
             r"|\bwhat is (?:even )?the point(?: (?:anymore|of anything|of it all|of any of it))?(?= *(?:$|[.,;!?]))",
             "no point",
@@ -836,8 +916,9 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "what's the point of trying",
         ),
         _r(
-            "pointless meaningless empty worthless",
-            r"\b(?:everything|life|my life|it all|nothing) (?:feels|is|seems|has become|matters) (?:so |completely |totally |just )?(?:pointless|meaningless|empty|worthless)\b"
+            "pointless meaningless empty worthless meaning purpose",
+            r"\b(?:everything|life|my life|it all|nothing) (?:feels|is|seems|has become|matters) (?:so |completely |totally |just )?(?:pointless|meaningless|empty|worthless)\b(?! without)"
+            r"|\b(?:life|my life|everything|living) (?:has|holds) no (?:meaning|purpose|point)\b"
             r"|\bnothing matters(?: anymore)?(?= *(?:$|[.,;!?]|anymore))",
             "everything feels pointless",
         ),
@@ -847,15 +928,20 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "why bother",
         ),
         _r(
-            "go on keep going keep doing keep fighting take cope do this do it",
-            r"\bcan not (?:go on|keep going|keep doing this|do this|do it|keep fighting|take (?:it|this|much more)|cope)(?: like this)? (?:anymore|any longer|like this|much longer)\b"
-            r"|\bcan not go on\b|\bcan not keep fighting\b"
+            "over ruined finished",
+            r"\bmy life is (?:over|ruined|finished)\b",
+            "my life is over",
+        ),
+        _r(
+            "go on keep going keep doing keep fighting fight take cope do this do it living carry",
+            r"\b(?:can not|no way i can|unable to) (?:go on|keep going|keep doing this|do this|do it|keep fighting|fight|take (?:it|this|much more)|cope|keep living|carry on)(?: like this)? (?:anymore|any longer|like this|much longer)\b"
+            r"|\b(?:can not|no way i can) (?:go on|keep fighting|keep living like this|carry on)\b"
             r"|\b(?:do not know|not sure) how (?:much )?(?:longer|much more) i can (?:keep going|go on|do this|take|hold on|cope|keep doing this|keep fighting|last)\b",
             "can't go on",
         ),
         _r(
             "ever",
-            r"\bnothing will ever (?:change|get better|be (?:okay|ok|alright|fine|better|the same)|improve)\b",
+            r"\bnothing (?:is|will)(?: ever)?(?: going to)? (?:ever )?(?:change|get better|be (?:okay|ok|alright|fine|better|the same)|improve)\b",
             "nothing will ever change",
         ),
         _r(
@@ -873,6 +959,11 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "nothing left",
             r"\bnothing left (?:for me|in me|to (?:give|live for|lose|fight for))\b",
             "nothing left for me",
+        ),
+        _r(
+            "living live",
+            r"\bcan not (?:keep |go on )?(?:living|live) like this\b",
+            "can't keep living like this",
         ),
         _r(
             "giv",
@@ -904,6 +995,11 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "better off without me",
         ),
         _r(
+            "better off",
+            r"\b(?:everyone|everybody|they|they will all|they would all|my family|people|the world) (?:will|would|is going to|are going to) (?:all )?be better off(?= *(?:$|[.,;!?]))",
+            "everyone will be better off",
+        ),
+        _r(
             "if i",
             r"\b(?:better|happier|fine|relieved|easier) (?:off )?if i (?:was|were|am) (?:gone|dead|not (?:here|around|alive)|never born)\b"
             r"|\b(?:better|happier|relieved) (?:off )?if i (?:never existed|did not exist|disappeared|was never born|had never been born|died|killed myself)\b",
@@ -916,6 +1012,16 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             r"|care (?:if|when) i (?:died|was gone|disappeared|was dead|lived or died|was not here|stopped existing|left|vanished)"
             r"|be sad (?:if|when) i)\b",
             "nobody would miss me",
+        ),
+        _r(
+            "notice care miss",
+            r"\b(?:anyone|anybody|people|they|everyone) (?:would|will) (?:even |actually |really )?(?:notice|care|miss me)(?: at all)? (?:if|when) i (?:was gone|were gone|died|disappeared|vanished|was not here|was dead|stopped existing)\b",
+            "would anyone notice if I was gone",
+        ),
+        _r(
+            "care",
+            r"\b(?:no one|nobody) (?:would |will |even |really )*(?:cares?|gives a \w+) (?:if|whether) i (?:live|die|lived|died|exist|am alive|am here|am gone)\b",
+            "nobody cares if I live or die",
         ),
         _r(
             "care notice",
@@ -935,8 +1041,8 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
 _FALLBACK_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
     "passive_ideation": (
         _r(
-            "kill end tak commit hang",
-            r"\b(?:kill(?:ing)? myself|end(?:ing)? my (?:own )?life|tak(?:e|ing) my (?:own )?life|commit(?:ting)? suicide|hang(?:ing)? myself)\b",
+            "kill end tak commit hang shoot gas drown stab poison starve suffocate slit cut fire jump throw step walk driv crash drink",
+            rf"(?<!could )\b(?:{_KILL_MYSELF}|end(?:ing)? my (?:own )?life|tak(?:e|ing) my (?:own )?life|commit(?:ting)? suicide|{_METHOD_ACT})\b",
             "bare act",
         ),
     ),
@@ -959,12 +1065,23 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         _r(
             "do it through happen stupid end",
             r"\b(?:going to|about to|i will|i am|i|want to|ready to|decided to|finally|am) (?:finally |just |really |actually )?"
-            r"(?:do it|doing it|go through with it|going through with it|make it happen|do something stupid|end it|end this)\b(?! with)",
+            r"(?:do it|doing it|go through with it|going through with it|make it happen|do something stupid|end it|end this)\b(?! with)"
+            r"|\bplan is to (?:do it|go through with it|end it)\b",
             "going to do it",
         ),
         _r(
+            "disappear vanish",
+            r"\b(?:going to|about to|i will) (?:just )?(?:disappear|vanish)\b(?! (?:for (?:a|the) (?:bit|while|day|week|weekend)|off))",
+            "going to disappear",
+        ),
+        _r(
+            "pain suffering",
+            r"\b(?:going to|about to|i will|want to|ready to|finally) (?:finally |just )?end (?:my|the|all the|this) (?:pain|suffering)\b",
+            "going to end my pain",
+        ),
+        _r(
             "jump",
-            r"\b(?:going to|about to|i will|i am) (?:just )?jump\b(?! (?:in|into|on|at|for|up|around|the gun|ahead|ship|rope|start))",
+            r"\b(?:going to|about to|i will|i am|want to|ready to) (?:just )?jump\b(?! (?:in|into|on|at|for|up|around|the gun|ahead|ship|rope|start))",
             "going to jump",
         ),
         _r(
@@ -972,8 +1089,47 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             r"\b(?:going to|about to|i will|want to) (?:finally )?use (?:it|them)\b",
             "going to use it",
         ),
+        _r(
+            "tak swallow",
+            r"\b(?:going to|about to|i will|want to|ready to|when i|then i|tonight i|today i|finally|i am|am) (?:finally |just |will )?(?:take|swallow|taking|swallowing) (?:them|it|all of them|them all|it all)\b",
+            "going to take them",
+        ),
+        _r(
+            "happen",
+            r"\bit is (?:happening|going to happen) (?:tonight|tomorrow|today|soon|this|now)\b",
+            "it's happening tomorrow",
+        ),
+        _r(
+            "go leave",
+            r"\b(?:tonight|today|tomorrow|then) i (?:go|leave)\b|\bi (?:go|leave) tonight\b",
+            "tonight I go",
+        ),
+        _r(
+            "ended end it",
+            r"\b(?:because|when|once|if) i (?:ended|end|have ended) it\b(?! with)",
+            "because I ended it",
+        ),
+        _r(
+            "wake",
+            r"\bi (?:will not|am not going to|will never) wake up\b(?! (?:early|in time|till|until|before|for|on time))",
+            "I won't wake up",
+        ),
     ),
-    "time": (_r("", rf"\b{_TIME}\b", "a time"),),
+    "pain_end": (
+        _r(
+            "pain suffering",
+            r"\b(?:no more|end (?:of )?(?:the|my)) (?:pain|suffering) (?:after|from|by) (?:tonight|today|tomorrow|this)\b",
+            "no more pain after tonight",
+        ),
+    ),
+    "time": (
+        _r(
+            "tonight today tomorrow now this day midnight morning next year birthday hour"
+            " after once when 0 1 2 3 4 5 6 7 8 9",
+            rf"\b{_TIME}\b",
+            "a time",
+        ),
+    ),
     "apology": (
         _r(
             "sorry",
@@ -986,8 +1142,14 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
     "farewell": (
         _r(
             "bye farewell",
-            r"\b(?:goodbye|bye|farewell)\b(?! (?:to (?:my|the|our)|\d|for now|for the (?:night|day)|for a bit))",
+            r"\b(?:goodbye|bye|farewell)\b(?! (?:to (?:my|the|our|this)|\d|for now|for the (?:night|day)|for a bit))",
             "goodbye",
+        ),
+        _r(
+            "coming back come back bye",
+            r"\bnot (?:coming|come|going to come) back\b(?! (?:to (?:work|the|this|group|uni|school|class)))"
+            r"|\b(?:said|saying) (?:goodbye|bye) to my (?:dog|cat|pets?|kids|children|family|parents|mum|mom|dad|partner|husband|wife)\b",
+            "I'm not coming back",
         ),
         _r("before i go", r"\bbefore i go\b", "before I go"),
         _r(
@@ -996,11 +1158,19 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "don't try to find me",
         ),
         _r(
-            "last final",
-            r"\b(?:last|final) (?:message|post|words)\b(?! (?:before|for|in|on|of|until|till))",
+            "last final worry",
+            r"\b(?:last|final) (?:message|post|words|thing i (?:will )?(?:write|say|post))\b(?! (?:before|for|in|on|of|until|till))"
+            r"|\b(?:do not|please do not|no need to) worry about me anymore\b",
             "last message",
         ),
         _r("gone", r"\b(?:i will|i am going to) be gone soon\b", "I'll be gone soon"),
+    ),
+    "not_here": (
+        _r(
+            "here around alive",
+            r"\b(?:will not|not going to|never going to|i am not going to) be (?:here|around|alive)\b",
+            "I won't be here",
+        ),
     ),
     "love_thanks": (
         _r(
@@ -1010,7 +1180,9 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r(
             "thank",
-            r"\bthank(?:s| you) (?:all |everyone )?for (?:everything|being there|trying|all you have done|all your help|being my friends?|being so kind)\b",
+            r"\bthank(?:s| you)? (?:\w+ ){0,2}?for (?:everything|being there|trying|all you have done|all your help|being (?:my friends?|a friend|so kind|kind|amazing))\b"
+            r"|\byou (?:guys |all )?(?:were|have been|are) (?:the best|so kind|so good to me|amazing|wonderful)\b"
+            r"|\bthank(?:s| you) (?:all|everyone|everybody|guys)(?: so much| for everything)?(?= *(?:$|[.,;!?]))",
             "thank you for everything",
         ),
         _r(
@@ -1024,8 +1196,8 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "better this way",
         ),
         _r(
-            "take care of",
-            r"\btake care of (?:each other|yourselves|my \w+)\b",
+            "take care of look after feed",
+            r"\b(?:take care of|look after|feed) (?:each other|yourselves|my (?:cat|dog|pets?|kids|children|\w+ for me))\b",
             "take care of each other",
         ),
     ),
@@ -1036,15 +1208,27 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "I've decided",
         ),
         _r(
-            "mean it going back other way only way",
-            r"\bi mean it this time\b|\bno going back\b|\bno other way\b|\bonly way out\b",
+            "mean it going back other way only way done matter peace for me",
+            r"\bi mean it this time\b|\bno going back\b|\bno other way\b|\bonly way out\b"
+            r"|\bi am (?:so |just )?done(?: now)?(?= *(?:$|[.,;!?]))|\bnone of (?:this|it) will matter\b"
+            r"|\bmade (?:my )?peace with (?:it|dying|my decision|everything|this)\b|\b(?:it|this) is for me(?= *(?:$|[.,;!?]))"
+            r"|\bmade sure of (?:it|that)\b",
             "I mean it this time",
         ),
-        _r("stop me", r"\b(?:no one|nobody|you) can (?:not )?stop me\b", "nobody can stop me"),
+        _r(
+            "stop me",
+            r"\b(?:no one|nobody|you|nothing|no body) (?:can|will|is going to|could) (?:not )?stop me\b",
+            "nobody can stop me",
+        ),
         _r(
             "ready",
             r"\b(?:for when|until) i am ready\b|\bi am ready\b(?= *(?:$|[.,;!?]|now))|\beverything (?:is )?ready\b",
             "I'm ready",
+        ),
+        _r(
+            "tonight tomorrow today soon forever good",
+            r"(?:^|[.!?] )(?:tonight|tomorrow|today|this weekend|soon|forever|for good)(?: it is| then)? *(?:[.!]|$)",
+            "tonight. (a time on its own)",
         ),
         _r("scared", r"\bnot scared (?:of dying|to die|anymore)\b", "not scared of dying"),
         _r(
@@ -1055,15 +1239,28 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
     ),
     "means_weak": (
         _r(
-            "pill tablet med paracetamol prescription insulin rope blade razor gun knife firearm pistol",
-            rf"\b(?:have|got|bought|ordered|holding|found|have got|keep|kept) (?:a |the |my |some |all the |enough |\d+ )?(?:\w+ )?(?:{_PILLS}|rope|blade|razor blades?|razor|gun|knife|firearm|pistol)\b"
-            r"(?! (?:swing|ladder|set|block|sharpener|for (?:my|the) (?:dad|mum|kids|garden|kitchen)))",
+            "pill tablet med paracetamol prescription insulin razor knife",
+            rf"\b(?:have|got|bought|ordered|holding|found|have got|keep|kept) (?:a |the |my |some |all the |enough |\d+ )?(?:\w+ )?(?:{_PILLS}|razor|knife)\b"
+            r"(?! (?:set|block|sharpener|for (?:my|the) (?:dad|mum|kids|kitchen)))",
             "got the pills",
         ),
         _r(
-            "hidden stashed saved hiding",
-            rf"\b{_PILLS} (?:hidden|stashed|saved)\b|\b(?:hidden|stashed|hiding) (?:my |the |some )?{_PILLS}\b",
+            "hidden stashed saved hiding table desk bed floor lap need staring",
+            rf"\b(?:{_PILLS}|knife|blade|rope|razor) (?:hidden|stashed|saved)\b|\b(?:hidden|stashed|hiding) (?:a |my |the |some )?(?:{_PILLS}|knife|blade|rope|razor)\b"
+            rf"|\b(?:all )?(?:my |the )?{_PILLS} (?:are )?(?:on|in) (?:the|my) (?:table|desk|bed|floor|lap)\b"
+            r"|\b(?:bought|got|have|ordered|found) (?:everything|what|all|the stuff|the things) i need(?:ed)?\b"
+            rf"|\bstaring at (?:the |my |all the )?(?:{_PILLS}|knife|blade|rope|razor)\b",
             "pills hidden",
+        ),
+    ),
+    # Objects with few everyday uses in a support-group message: a time is enough with them.
+    "means_grim": (
+        _r(
+            "rope noose gun firearm pistol blade",
+            r"\b(?:have|got|bought|ordered|holding|found|have got|keep|kept|with|carrying|brought|tied|tying)"
+            r" (?:a |the |my |some |\w+s )?(?:\w+ )?(?:rope|noose|gun|firearm|pistol|blade|razor blades?)\b"
+            r"(?! (?:swing|ladder|course|for (?:my|the) (?:dad|mum|kids|garden|tent|boat)))",
+            "got a rope",
         ),
     ),
     "plan_weak": (
@@ -1082,8 +1279,13 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r(
             "affairs will",
-            r"\baffairs in order\b|\bmy will is (?:done|written|sorted|ready)\b|\bwritten my will\b",
+            r"\baffairs in order\b|\bmy will is (?:done|written|sorted|ready)\b|\b(?:written|writing|wrote|finished) my will\b",
             "affairs in order",
+        ),
+        _r(
+            "note letter",
+            r"\b(?:writing|wrote|written|finished|left) (?:\w+ ){0,4}?(?:my|a|the) (?:note|letter)s?\b(?! (?:to (?:my )?(?:younger|future) self|for (?:school|work|the (?:teacher|landlord|council))))",
+            "left a note",
         ),
         _r(
             "home",
@@ -1118,6 +1320,21 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             rf"\b(?:{_PILLS}|they) (?:are |have )?(?:starting to |started to )?(?:kick(?:ing)? in|work(?:ing)?)\b",
             "pills kicking in",
         ),
+        _r(
+            "started starting begun",
+            rf"\b(?:started|starting|begun) (?:taking|swallowing) (?:the |my |them|all )(?:{_PILLS})?",
+            "started taking them",
+        ),
+        _r(
+            "so far already",
+            r"\b(?:had|taken|took|swallowed) (?:about |like |around )?\d+ (?:so far|already)\b",
+            "had 15 so far",
+        ),
+        _r(
+            "locked",
+            r"\blocked myself in (?:the|my) (?:bathroom|room|bedroom|car|garage)\b",
+            "locked myself in the bathroom",
+        ),
         _r("started", r"\bi have (?:already )?started\b|\bit has started\b", "I've started"),
         _r(
             "too late",
@@ -1125,8 +1342,8 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "it's too late now",
         ),
         _r(
-            "bridge roof cliff edge",
-            r"\b(?:i am|am) (?:standing |sitting |stood |sat )?(?:on|at) (?:the |a )?(?:top of (?:the |a )?)?(?:bridge|roof|rooftop|cliff|edge|car park roof)\b"
+            "bridge roof cliff edge balcony",
+            r"\b(?:i am|am) (?:standing |sitting |stood |sat |outside |back |up )?(?:on|at) (?:the |a |my )?(?:top of (?:the |a )?)?(?:\d+\w* floor |top floor )?(?:bridge|roof|rooftop|cliff|edge|car park roof|balcony|window ledge)\b"
             r"(?! (?:terrace|garden|bar|top|near|of my nose))",
             "on the bridge",
         ),
@@ -1138,22 +1355,37 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
     ),
     "return": (
         _r(
-            "",
+            "see talk back update bit while now night few couple catch holiday break logging"
+            " signing cheering out next 20 luck best wishes discharged moving job rooting care",
             r"\b(?:see you|talk (?:to you )?(?:soon|later|tomorrow)|be back|back (?:soon|in|on|next|after|when|tomorrow|later)"
             r"|update you|(?:for|in) (?:a bit|a while|now|the night|a few|a couple)|catch you|talk to you later|goodnight|night all"
-            r"|holiday|a break|logging off|signing off|cheering you on|when i am out|next (?:week|month|time|session|year)|20\d\d)\b",
+            r"|holiday|a break|logging off|signing off|cheering you on|when i am out|next (?:week|month|time|session|year)|20\d\d"
+            r"|good luck|all the best|best wishes|discharged|moving on|new job|rooting for you|take care all)\b",
             "see you soon",
+        ),
+    ),
+    "travel": (
+        _r(
+            "train flight plane trip drive bus ferry journey shift work moving move uni emigrat",
+            r"\b(?:train|flight|plane|trip|drive|driving|bus|ferry|journey|shift|work|moving (?:house|out|away|to)|move house|emigrat\w+|uni|university)\b",
+            "early train",
         ),
     ),
     "upbeat": (
         _r(
-            "",
-            r"\b(?:wish me luck|fingers crossed|so excited|excited|can not wait|yay|woo+|first date|asking (?:her|him|them) out|proud of myself)\b",
+            "luck crossed excited wait yay woo date out proud !",
+            r"\b(?:wish me luck|fingers crossed|so excited|excited|can not wait|yay|woo+|first date|asking (?:her|him|them) out|proud of myself)\b"
+            r"|\b(?:do it|doing it|did it|decided)!",
             "wish me luck",
         ),
     ),
     "death_word": (
-        _r("", rf"\b(?:die|dying|dead|death|suicid\w*|{_SELF_ACT}|not wake up)\b", "death words"),
+        _r(
+            "die dying dead death suicid kill end tak commit overdos myself jump throw step walk"
+            " driv crash drink wake",
+            rf"\b(?:die|dying|dead|death|suicid\w*|{_SELF_ACT}|not wake up)\b",
+            "death words",
+        ),
     ),
 }
 
@@ -1170,8 +1402,12 @@ _NEGATION_STOP = frozenset(
     {"i", "and", "so", "because", "then", "if", "when", "that", "once", "after"}
 )
 # "can not stop thinking about cutting" is not a negation of "cutting".
+_HEDGED = re.compile(
+    r"\b(?:not|never) (?:think|feel|believe|saying|say|mean|feeling) (?:that )?i"
+    r"(?: am| was| will| would| have| have been| feel)?(?: \w+)? *$"
+)
 _NEGATION_CANCEL = frozenset(
-    {"stop", "help", "resist", "shake", "escape", "wait", "handle", "bear", "sure", "get"}
+    {"stop", "help", "resist", "shake", "escape", "wait", "handle", "bear", "sure", "get", "know"}
 )
 _PAST = re.compile(
     r"\b(?:used to|use to|back then|back in|years ago|a year ago|months ago|last year"
@@ -1209,14 +1445,14 @@ _FIRST_PERSON_WORD = re.compile(r"\b(?:i|me|myself|my|mine)\b")
 @dataclass(frozen=True, slots=True)
 class _Rule:
     signal: str
-    needs: tuple[str, ...]
+    needs: frozenset[str]  # empty: always tried
     regex: re.Pattern[str]
     note: str
 
 
 def _compile(table: dict[str, tuple[tuple[str, str, str], ...]]) -> tuple[_Rule, ...]:
     return tuple(
-        _Rule(signal, tuple(needs.split()), re.compile(pattern), note)
+        _Rule(signal, frozenset(needs.split()), re.compile(pattern), note)
         for signal, rows in table.items()
         for needs, pattern, note in rows
     )
@@ -1225,6 +1461,25 @@ def _compile(table: dict[str, tuple[tuple[str, str, str], ...]]) -> tuple[_Rule,
 _RULES = _compile(_SIGNAL_TABLE)
 _FALLBACK_RULES = _compile(_FALLBACK_TABLE)
 _CUE_RULES = _compile(_CUE_TABLE)
+_GATE_WORDS = tuple(sorted({w for r in _RULES + _FALLBACK_RULES + _CUE_RULES for w in r.needs}))
+
+
+def _present_gates(text: str) -> frozenset[str]:
+    return frozenset(w for w in _GATE_WORDS if w in text)
+
+
+# Strong goodbye/timing patterns that an ordinary reason for leaving explains away.
+_LEAVING_NOTES = frozenset(
+    {
+        "I'll be gone by morning",
+        "I won't be around anymore",
+        "when I'm gone",
+        "not going to be here after tonight",
+        "won't make it to the new year",
+        "this is goodbye",
+        "saying my goodbyes",
+    }
+)
 # Cues read as they are, without the context checks (a time or a farewell can be anywhere).
 _UNCHECKED = frozenset({"time", "return", "upbeat", "death_word"})
 
@@ -1269,8 +1524,13 @@ class _Context:
 
 
 def _negated(words: list[str]) -> bool:
-    """A negator shortly before the match, with no new subject in between."""
+    """A negator shortly before the match, with no new subject in between.
+
+    "i do not think i am [suicidal]" is negated too, though "i" starts a new subject.
+    """
     n = len(words)
+    if n >= 3 and _HEDGED.search(" ".join(words[-7:])):
+        return True
     for i in range(n - 1, max(-1, n - 6), -1):
         w = words[i]
         if w in _NEGATION_STOP:
@@ -1292,10 +1552,10 @@ def _subject_is_other(words: list[str]) -> bool:
 
 def _reported_by_other(prefix: str) -> bool:
     """'my daughter said ...', 'he keeps saying ...': someone else's words."""
-    last = None
-    for last in _REPORTING.finditer(prefix):
-        pass
-    return last is not None and _subject_is_other(prefix[: last.start()].split())
+    verbs = _REPORTING.findall(prefix)
+    if not verbs:
+        return False
+    return _subject_is_other(prefix[: prefix.rindex(verbs[-1])].split())
 
 
 # ---------------------------------------------------------------------------------------
@@ -1336,13 +1596,19 @@ _MAX_CHARS = 20_000  # longer input is read up to here; chat messages are far sh
 
 
 def _hits(
-    rules: tuple[_Rule, ...], ctx: _Context, unchecked: frozenset[str], gated: bool = True
+    rules: tuple[_Rule, ...],
+    ctx: _Context,
+    unchecked: frozenset[str],
+    gates: frozenset[str] | None,
 ) -> dict[str, set[str]]:
-    """Signal (or cue) name -> notes of the rules that matched in context."""
+    """Signal (or cue) name -> notes of the rules that matched in context.
+
+    `gates` are the gate words present in the text (None: try every rule).
+    """
     text = ctx.text
     found: dict[str, set[str]] = {}
     for rule in rules:
-        if gated and rule.needs and not any(w in text for w in rule.needs):
+        if gates is not None and rule.needs and rule.needs.isdisjoint(gates):
             continue
         for m in rule.regex.finditer(text):
             if rule.signal in unchecked or ctx.counts(m):
@@ -1366,8 +1632,7 @@ def _combine(signals: set[str], cues: dict[str, set[str]]) -> None:
     imminent = bool(signals & _IMMINENT)
     # "i'm going to do it tonight", "tonight's the night i finally do it. i'm sorry."
     if has("vague_act") and (
-        has("time")
-        or has("apology")
+        has("apology")
         or has("farewell")
         or has("finality")
         or has("death_word")
@@ -1376,10 +1641,16 @@ def _combine(signals: set[str], cues: dict[str, set[str]]) -> None:
         or strong
     ):
         signals.add("intent")
-    # "got the pills. tonight.", "pills hidden for when i'm ready"
+    # "got the pills. tonight.", "pills hidden for when i'm ready", "i have a rope. tonight"
+    if has("means_grim") and (
+        has("time") or has("finality") or has("vague_act") or has("act_weak") or strong
+    ):
+        signals.add("means")
     if has("means_weak") and (
-        has("time")
-        or has("finality")
+        has("finality")
+        or has("apology")
+        or has("farewell")
+        or has("death_word")
         or has("vague_act")
         or has("plan_weak")
         or has("act_weak")
@@ -1399,13 +1670,24 @@ def _combine(signals: set[str], cues: dict[str, set[str]]) -> None:
         and (has("apology") or has("farewell") or has("vague_act") or has("time") or imminent)
     ):
         signals.add("act_in_progress")
+    # "no more pain after tonight. thank you all."
+    if has("pain_end") and (
+        has("farewell") or has("love_thanks") or has("apology") or has("finality") or strong
+    ):
+        signals.add("timing")
     # "goodbye everyone. thank you for everything. i'm sorry."
-    if not has("return"):
+    if not (has("return") or has("travel")):
         if has("farewell") and (
             n("farewell") + n("apology") + n("love_thanks") + n("finality") >= 2 or strong
         ):
             signals.add("goodbye")
         elif has("apology") and has("love_thanks") and has("finality"):
+            signals.add("goodbye")
+        # "i'm so sorry. i can't fight anymore. please forgive me."
+        elif n("apology") >= 2 and strong:
+            signals.add("goodbye")
+        # "i won't be here" is an ordinary absence note unless something else sounds final
+        if has("not_here") and (has("farewell") or has("love_thanks") or has("finality") or strong):
             signals.add("goodbye")
     # A set time makes any imminent signal more urgent, and says so.
     if has("time") and signals & _IMMINENT:
@@ -1419,10 +1701,18 @@ def _assess(text: str, gated: bool = True) -> Assessment:
     if not norm:
         return NONE
     ctx = _Context(norm)
-    signals = set(_hits(_RULES, ctx, frozenset(), gated))
-    _combine(signals, _hits(_CUE_RULES, ctx, _UNCHECKED, gated))
+    gates = _present_gates(norm) if gated else None
+    found = _hits(_RULES, ctx, frozenset(), gates)
+    cues = _hits(_CUE_RULES, ctx, _UNCHECKED, gates)
+    if "return" in cues or "travel" in cues or "upbeat" in cues:
+        # "i'll be gone by morning - early train!": leaving words in an ordinary message
+        for name in ("goodbye", "timing"):
+            if name in found and found[name] <= _LEAVING_NOTES:
+                del found[name]
+    signals = set(found)
+    _combine(signals, cues)
     if not signals & _IMMINENT:
-        signals |= set(_hits(_FALLBACK_RULES, ctx, frozenset(), gated))
+        signals |= set(_hits(_FALLBACK_RULES, ctx, frozenset(), gates))
     if signals & _IMMINENT:
         level: Level = "imminent"
     elif signals:

@@ -14,12 +14,14 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from safespace.actions import safety
 from safespace.actions.messages import post_message
 from safespace.errors import AppError
 from safespace.events.hub import Connection, encode
+from safespace.queries import safety as safety_queries
 from safespace.queries.accounts import Principal
-from safespace.queries.messages import between, history, readable
-from safespace.queries.rooms import access_room_as_member, member_room_ids
+from safespace.queries.messages import Viewer, between, history, readable
+from safespace.queries.rooms import access_room_as_member
 from safespace.services import Services
 from safespace.web.deps import resolve_principal, same_origin
 
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 MAX_FRAME = 16 * 1024
+PRESENCE_EVERY = 30.0
 HELLO_TIMEOUT = 15.0
 
 
@@ -106,7 +109,8 @@ async def _serve(ws: WebSocket, svc: Services, principal: Principal, hello: dict
         async with svc.db.read() as session:
             access = await access_room_as_member(session, user, room_id)
             rows = await between(session, room_id, after, upto)
-        return await readable(svc.keys, access.group_id, rows)
+        viewer = Viewer(user.id, access.is_facilitator)
+        return await readable(svc.keys, access.group_id, rows, viewer)
 
     async def fetch_after(room_id: int, after: int, limit: int) -> list[dict[str, Any]]:
         async with svc.db.read() as session:
@@ -114,11 +118,28 @@ async def _serve(ws: WebSocket, svc: Services, principal: Principal, hello: dict
             return await history(session, svc.keys, access, after=after, limit=limit)
 
     conn = Connection(ws.send_text, ws.close, user.id, principal.session.id, fetch_gap)
+    now = svc.clock.now()
     async with svc.db.read() as session:
-        room_ids = await member_room_ids(session, user.id)
+        rooms = await safety_queries.room_groups(session, user)
+        conn.facilitates = set(await safety_queries.facilitated_groups(session, user))
+        conn.paused = set(await safety_queries.rooms_on_break(session, user.id, now))
+        online = {
+            gid: await safety_queries.facilitators_online(session, gid, now)
+            for gid in set(rooms.values())
+        }
+        waiting = await safety_queries.flags_for(
+            session, svc.keys, sorted(conn.facilitates), statuses=("open",), urgent_only=True
+        )
+    conn.is_admin = user.role == "admin"
+    room_ids = list(rooms)
+    hub.room_group.update(rooms)
+    for gid, count in online.items():
+        hub.online[gid] = count > 0
     # Registered before replay: live events queue behind it and duplicates are dropped.
     hub.add(conn, room_ids)
+    presence = await safety.enter(svc, user.id, sorted(conn.facilitates))
     writer: asyncio.Task[None] | None = None
+    heartbeat: asyncio.Task[None] | None = None
     try:
         await ws.send_text(
             encode(
@@ -126,9 +147,17 @@ async def _serve(ws: WebSocket, svc: Services, principal: Principal, hello: dict
                     "type": "ready",
                     "rooms": room_ids,
                     "user": {"id": user.id, "username": user.username},
+                    # Whether someone who runs each room's group is here right now.
+                    "facilitators_online": {
+                        str(rid): online.get(gid, 0) > 0 for rid, gid in rooms.items()
+                    },
+                    "on_break": sorted(conn.paused),
                 }
             )
         )
+        if waiting:
+            # Alerts raised while this facilitator was away: the first thing they see.
+            await ws.send_text(encode({"type": "alerts", "flags": waiting}))
         resume = hello.get("resume") or {}
         if isinstance(resume, dict):
             for key, last in resume.items():
@@ -146,6 +175,7 @@ async def _serve(ws: WebSocket, svc: Services, principal: Principal, hello: dict
                         )
                     )
         writer = asyncio.create_task(conn.run_writer())
+        heartbeat = asyncio.create_task(_keep_present(svc, presence))
         reader = asyncio.create_task(_read_loop(ws, svc, conn, user))
         done, _ = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
         for task in (writer, reader):
@@ -157,6 +187,17 @@ async def _serve(ws: WebSocket, svc: Services, principal: Principal, hello: dict
         pass
     finally:
         hub.remove(conn)
+        if heartbeat is not None:
+            heartbeat.cancel()
+        with contextlib.suppress(Exception):
+            await safety.leave(svc, presence, sorted(conn.facilitates))
+
+
+async def _keep_present(svc: Services, presence: str) -> None:
+    while True:
+        await asyncio.sleep(PRESENCE_EVERY)
+        with contextlib.suppress(Exception):
+            await safety.still_here(svc, presence)
 
 
 async def _read_loop(ws: WebSocket, svc: Services, conn: Connection, user: Any) -> None:
@@ -207,4 +248,7 @@ async def _send(svc: Services, conn: Connection, user: Any, frame: dict[str, Any
             )
         )
         return
-    conn.push_frame({"type": "ack", "client_id": client_id, "message": posted.message})
+    ack: dict[str, Any] = {"type": "ack", "client_id": client_id, "message": posted.message}
+    if posted.check_in:
+        ack["check_in"] = posted.check_in  # the author's own screen offers support
+    conn.push_frame(ack)

@@ -5,16 +5,19 @@ from safespace.db.models.audit import AuditEntry
 from safespace.db.models.groups import Group, GroupRules, GroupTag, Membership, Room
 from safespace.db.models.jobs import JobRun
 from safespace.db.models.messages import Message
+from safespace.db.models.safety import Flag, Presence
 
 __all__ = [
     "AuditEntry",
     "AuthSession",
     "Group",
     "GroupRules",
+    "Flag",
     "GroupTag",
     "JobRun",
     "Membership",
     "Message",
+    "Presence",
     "RecoveryCode",
     "Room",
     "User",

@@ -61,7 +61,11 @@ class Room(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16), default="main")
+    kind: Mapped[str] = mapped_column(String(16), default="main")  # main | support
+    # A support room is a private line between this member and the group's facilitators.
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True
+    )
     # Last seq handed out. Incremented inside the posting transaction, so a rollback
     # leaves no gap and concurrent writers are serialised on this row.
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
@@ -78,6 +82,8 @@ class Membership(Base):
     alias_key: Mapped[str] = mapped_column(String(32))
     accepted_rules_version: Mapped[int] = mapped_column(Integer)
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Taking a break: no live messages from this group until then (or until they return).
+    break_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (
         UniqueConstraint("group_id", "user_id"),

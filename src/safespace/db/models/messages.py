@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from safespace.db.base import Base, UTCDateTime
@@ -27,6 +27,11 @@ class Message(Base):
     body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The local risk assessment at posting time: none | elevated | imminent.
+    risk_level: Mapped[str] = mapped_column(String(16), default="none")
+    # Content-warning categories; readers other than the author and facilitators see the
+    # message collapsed until they choose to reveal it.
+    warning: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
     __table_args__ = (
         UniqueConstraint("room_id", "seq"),

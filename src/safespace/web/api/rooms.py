@@ -40,4 +40,7 @@ async def send(room_id: int, body: NewMessage, user: CurrentUser, svc: Svc) -> d
     # A retry with the same client_id gets the same answer as the first attempt, like an
     # idempotency key, and nothing is delivered twice.
     posted = await post_message(svc, user, room_id, body.client_id, body.body)
-    return {"message": posted.message}
+    answer: dict[str, Any] = {"message": posted.message}
+    if posted.check_in:
+        answer["check_in"] = posted.check_in  # for the author alone: offer support
+    return answer

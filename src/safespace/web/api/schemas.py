@@ -63,3 +63,12 @@ class Erase(Body):
 
 class Retention(Body):
     retention_days: int
+
+
+class FlagUpdate(Body):
+    status: str
+    note: str | None = None
+
+
+class Break(Body):
+    minutes: int

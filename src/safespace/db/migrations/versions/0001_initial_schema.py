@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 14:20:14.305651
+Create Date: 2026-11-24 14:58:53.376713
 """
 
 from __future__ import annotations
@@ -78,6 +78,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_groups")),
         sa.UniqueConstraint("slug", name=op.f("uq_groups_slug")),
     )
+    op.create_table(
+        "presence",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("expires_at", safespace.db.base.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_presence_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_presence")),
+    )
+    with op.batch_alter_table("presence", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_presence_user_id"), ["user_id"], unique=False)
+
     op.create_table(
         "recovery_codes",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -173,6 +186,7 @@ def upgrade() -> None:
         sa.Column("alias_key", sa.String(length=32), nullable=False),
         sa.Column("accepted_rules_version", sa.Integer(), nullable=False),
         sa.Column("joined_at", safespace.db.base.UTCDateTime(), nullable=False),
+        sa.Column("break_until", safespace.db.base.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["group_id"],
             ["groups.id"],
@@ -196,14 +210,19 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("group_id", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("member_id", sa.Integer(), nullable=True),
         sa.Column("last_seq", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["group_id"], ["groups.id"], name=op.f("fk_rooms_group_id_groups"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["member_id"], ["users.id"], name=op.f("fk_rooms_member_id_users"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_rooms")),
     )
     with op.batch_alter_table("rooms", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_rooms_group_id"), ["group_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_rooms_member_id"), ["member_id"], unique=False)
 
     op.create_table(
         "messages",
@@ -216,6 +235,8 @@ def upgrade() -> None:
         sa.Column("body", sa.LargeBinary(), nullable=True),
         sa.Column("created_at", safespace.db.base.UTCDateTime(), nullable=False),
         sa.Column("deleted_at", safespace.db.base.UTCDateTime(), nullable=True),
+        sa.Column("risk_level", sa.String(length=16), nullable=False),
+        sa.Column("warning", sa.JSON(), nullable=True),
         sa.ForeignKeyConstraint(
             ["author_id"],
             ["users.id"],
@@ -237,16 +258,69 @@ def upgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.create_index("ix_messages_room_created", ["room_id", "created_at"], unique=False)
 
+    op.create_table(
+        "flags",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("group_id", sa.Integer(), nullable=False),
+        sa.Column("room_id", sa.Integer(), nullable=False),
+        sa.Column("message_id", sa.Integer(), nullable=True),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("level", sa.String(length=16), nullable=True),
+        sa.Column("signals", sa.JSON(), nullable=False),
+        sa.Column("subject_user_id", sa.Integer(), nullable=True),
+        sa.Column("raised_by", sa.Integer(), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("note", sa.LargeBinary(), nullable=True),
+        sa.Column("handled_by", sa.Integer(), nullable=True),
+        sa.Column("created_at", safespace.db.base.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", safespace.db.base.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["group_id"], ["groups.id"], name=op.f("fk_flags_group_id_groups"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["handled_by"],
+            ["users.id"],
+            name=op.f("fk_flags_handled_by_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["message_id"],
+            ["messages.id"],
+            name=op.f("fk_flags_message_id_messages"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["raised_by"], ["users.id"], name=op.f("fk_flags_raised_by_users"), ondelete="SET NULL"
+        ),
+        sa.ForeignKeyConstraint(
+            ["room_id"], ["rooms.id"], name=op.f("fk_flags_room_id_rooms"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["subject_user_id"],
+            ["users.id"],
+            name=op.f("fk_flags_subject_user_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_flags")),
+    )
+    with op.batch_alter_table("flags", schema=None) as batch_op:
+        batch_op.create_index("ix_flags_group_status", ["group_id", "status"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("flags", schema=None) as batch_op:
+        batch_op.drop_index("ix_flags_group_status")
+
+    op.drop_table("flags")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_index("ix_messages_room_created")
 
     op.drop_table("messages")
     with op.batch_alter_table("rooms", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_rooms_member_id"))
         batch_op.drop_index(batch_op.f("ix_rooms_group_id"))
 
     op.drop_table("rooms")
@@ -267,6 +341,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_recovery_codes_user_id"))
 
     op.drop_table("recovery_codes")
+    with op.batch_alter_table("presence", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_presence_user_id"))
+
+    op.drop_table("presence")
     op.drop_table("groups")
     with op.batch_alter_table("auth_sessions", schema=None) as batch_op:
         batch_op.drop_index("ix_auth_sessions_user")

@@ -1,0 +1,129 @@
+"""Safety reads: the facilitators' queue, alerts waiting for them, who is online."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from safespace.db.models import Flag, Group, Membership, Message, Presence, Room, User
+from safespace.privacy.keystore import KeyStore
+from safespace.queries.messages import iso, readable
+
+QUEUE_LIMIT = 200
+
+
+def flag_context(flag_id: int) -> bytes:
+    return b"safespace:flag-note:%d" % flag_id
+
+
+def flag_dict(
+    flag: Flag,
+    *,
+    message: dict[str, Any] | None = None,
+    subject_alias: str | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": flag.id,
+        "kind": flag.kind,
+        "level": flag.level,
+        "signals": list(flag.signals or []),
+        "status": flag.status,
+        "room_id": flag.room_id,
+        "subject": {"alias": subject_alias} if subject_alias is not None else None,
+        "message": message,
+        "note": note,
+        "created_at": iso(flag.created_at),
+        "updated_at": iso(flag.updated_at),
+    }
+
+
+async def facilitators_online(session: AsyncSession, group_id: int, now: datetime) -> int:
+    q = (
+        select(func.count(func.distinct(Presence.user_id)))
+        .join(Membership, Membership.user_id == Presence.user_id)
+        .where(
+            Membership.group_id == group_id,
+            Membership.role == "facilitator",
+            Presence.expires_at > now,
+        )
+    )
+    return int(await session.scalar(q) or 0)
+
+
+async def room_groups(session: AsyncSession, user: User) -> dict[int, int]:
+    """room id -> group id for every room this person may be in."""
+    from safespace.queries.rooms import member_room_ids
+
+    ids = await member_room_ids(session, user.id)
+    if not ids:
+        return {}
+    rows = await session.execute(select(Room.id, Room.group_id).where(Room.id.in_(ids)))
+    return {rid: gid for rid, gid in rows}
+
+
+async def rooms_on_break(session: AsyncSession, user_id: int, now: datetime) -> list[int]:
+    q = (
+        select(Room.id)
+        .join(Membership, Membership.group_id == Room.group_id)
+        .where(Membership.user_id == user_id, Membership.break_until > now)
+    )
+    return list((await session.scalars(q)).all())
+
+
+async def facilitated_groups(session: AsyncSession, user: User) -> list[int]:
+    if user.role == "admin":
+        return list((await session.scalars(select(Group.id))).all())
+    q = select(Membership.group_id).where(
+        Membership.user_id == user.id, Membership.role == "facilitator"
+    )
+    return list((await session.scalars(q)).all())
+
+
+async def flags_for(
+    session: AsyncSession,
+    keys: KeyStore,
+    group_ids: list[int],
+    *,
+    statuses: tuple[str, ...] = ("open", "acknowledged"),
+    urgent_only: bool = False,
+) -> list[dict[str, Any]]:
+    """The queue of the groups a facilitator runs (the caller decides which those are)."""
+    if not group_ids:
+        return []
+    q = (
+        select(Flag, Group.slug, Group.name)
+        .join(Group, Group.id == Flag.group_id)
+        .where(Flag.group_id.in_(group_ids), Flag.status.in_(statuses))
+        .order_by(Flag.created_at.asc())
+        .limit(QUEUE_LIMIT)
+    )
+    if urgent_only:
+        q = q.where(Flag.level == "imminent")
+    out = []
+    for flag, slug, name in (await session.execute(q)).all():
+        message = None
+        alias = None
+        if flag.message_id is not None:
+            m = await session.get(Message, flag.message_id)
+            if m is not None:
+                message = (await readable(keys, flag.group_id, [m]))[0]
+                alias = m.author_alias
+        if alias is None and flag.subject_user_id is not None:
+            alias = await session.scalar(
+                select(Membership.alias).where(
+                    Membership.group_id == flag.group_id,
+                    Membership.user_id == flag.subject_user_id,
+                )
+            )
+        note = None
+        if flag.note is not None:
+            note = await keys.open_text(flag.group_id, flag.note, flag_context(flag.id))
+        item = flag_dict(flag, message=message, subject_alias=alias, note=note)
+        item["group"] = {"slug": slug, "name": name}
+        item["waiting_since"] = iso(flag.created_at)
+        out.append(item)
+    return out
