@@ -16,6 +16,7 @@ import statistics
 import sys
 import time
 from collections import Counter
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +34,17 @@ def load(name: str) -> list[dict[str, str]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def figures(rows: list[dict[str, str]]) -> dict[str, object]:
+@dataclass(frozen=True)
+class Figures:
+    counts: dict[str, int]
+    imminent_recall: float
+    elevated_recall: float  # elevated or imminent counts as detected
+    none_false_alarm_rate: float
+    exact_accuracy: float
+    confusion: dict[str, int]  # "gold->got": count
+
+
+def figures(rows: list[dict[str, str]]) -> Figures:
     """Recall per level (elevated: elevated-or-higher), false alarms on none, accuracy."""
     confusion: Counter[tuple[str, str]] = Counter()
     for row in rows:
@@ -43,61 +54,45 @@ def figures(rows: list[dict[str, str]]) -> dict[str, object]:
     def rate(hits: int, n: int) -> float:
         return hits / n if n else float("nan")
 
-    return {
-        "counts": {level: total[level] for level in LEVELS},
-        "imminent_recall": rate(confusion[("imminent", "imminent")], total["imminent"]),
-        "elevated_recall": rate(
+    return Figures(
+        counts={level: total[level] for level in LEVELS},
+        imminent_recall=rate(confusion[("imminent", "imminent")], total["imminent"]),
+        elevated_recall=rate(
             confusion[("elevated", "elevated")] + confusion[("elevated", "imminent")],
             total["elevated"],
         ),
-        "none_false_alarm_rate": rate(
+        none_false_alarm_rate=rate(
             confusion[("none", "elevated")] + confusion[("none", "imminent")], total["none"]
         ),
-        "exact_accuracy": rate(sum(confusion[(lv, lv)] for lv in LEVELS), len(rows)),
-        "confusion": {
+        exact_accuracy=rate(sum(confusion[(lv, lv)] for lv in LEVELS), len(rows)),
+        confusion={
             f"{gold}->{got}": confusion[(gold, got)]
             for gold in LEVELS
             for got in LEVELS
             if confusion[(gold, got)]
         },
-    }
-
-
-def print_figures(title: str, fig: dict[str, object]) -> None:
-    counts = fig["counts"]
-    assert isinstance(counts, dict)
-    print(f"== {title}: {sum(counts.values())} messages ==")
-    print("  counts:           " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    print(f"  imminent recall:  {fig['imminent_recall']:.3f}   (target >= 0.95)")
-    print(
-        f"  elevated recall:  {fig['elevated_recall']:.3f}   (elevated or imminent; target >= 0.90)"
     )
-    print(f"  false alarms:     {fig['none_false_alarm_rate']:.3f}   (on none; target <= 0.05)")
-    print(f"  exact accuracy:   {fig['exact_accuracy']:.3f}")
-    print("  confusion (gold->got): " + ", ".join(f"{k} {v}" for k, v in fig["confusion"].items()))
 
 
-TYPICAL = [
-    "Had a rough day at work but the walk home helped a bit.",
-    "Does anyone else find Sunday evenings hard? The dread is real.",
-    "Thanks for listening yesterday, it really did help to say it out loud.",
-    "My therapist wants to try a different approach, feeling nervous about it.",
-    "I can't stop overthinking a text I sent to my friend three days ago.",
-    "Feeling low today but I've got plans with a friend tomorrow, which helps.",
-    "I'm so tired of everything, I don't know how much longer I can keep doing this.",
-    "Welcome! Glad you found us. Take your time, no pressure to share.",
-    "i want to die honestly, nothing ever gets better",
-    "My phone is dying, will reply later x",
-]
+def print_figures(title: str, fig: Figures) -> None:
+    print(f"== {title}: {sum(fig.counts.values())} messages ==")
+    print("  counts:           " + ", ".join(f"{k} {v}" for k, v in fig.counts.items()))
+    print(f"  imminent recall:  {fig.imminent_recall:.3f}   (target >= 0.95)")
+    print(f"  elevated recall:  {fig.elevated_recall:.3f}   (elevated or imminent; target >= 0.90)")
+    print(f"  false alarms:     {fig.none_false_alarm_rate:.3f}   (on none; target <= 0.05)")
+    print(f"  exact accuracy:   {fig.exact_accuracy:.3f}")
+    print("  confusion (gold->got): " + ", ".join(f"{k} {v}" for k, v in fig.confusion.items()))
 
 
-def cost(rounds: int = 400) -> dict[str, float]:
-    """Per-message assessment time in microseconds over typical messages."""
-    samples: list[float] = []
-    for text in TYPICAL:  # warm up
+def cost(texts: list[str], at_least: int = 4000) -> dict[str, float]:
+    """Per-message assessment time in microseconds (time.perf_counter_ns), over at least
+    `at_least` assessments cycling through `texts` (the dev set's messages: typical
+    support-group messages of every level, 10 to 150 characters)."""
+    for text in texts:  # warm up
         assess(text)
-    for _ in range(rounds):
-        for text in TYPICAL:
+    samples: list[float] = []
+    while len(samples) < at_least:
+        for text in texts:
             t0 = time.perf_counter_ns()
             assess(text)
             samples.append((time.perf_counter_ns() - t0) / 1000)
@@ -118,22 +113,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
-    dev, holdout = load("risk_dev_set.jsonl"), load("risk_holdout.jsonl")
-    results = {"dev": figures(dev), "holdout": figures(holdout), "cost_us": cost()}
+    dev_rows = load("risk_dev_set.jsonl")
+    dev = figures(dev_rows)
+    holdout = figures(load("risk_holdout.jsonl"))
+    c = cost([row["text"] for row in dev_rows])
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps({"dev": asdict(dev), "holdout": asdict(holdout), "cost_us": c}, indent=2))
         return 0
-    print_figures("dev set (tests/data/risk_dev_set.jsonl)", results["dev"])
-    print_figures("holdout (tests/data/risk_holdout.jsonl, never tuned on)", results["holdout"])
-    c = results["cost_us"]
+    print_figures("dev set (tests/data/risk_dev_set.jsonl)", dev)
+    print_figures("holdout (tests/data/risk_holdout.jsonl, never tuned on)", holdout)
     print(
-        f"== per-message cost over {c['n']} assessments of typical messages ==\n"
+        f"== per-message cost over {c['n']:.0f} assessments of dev-set messages ==\n"
         f"  mean {c['mean']:.1f} us, p50 {c['p50']:.1f} us, p99 {c['p99']:.1f} us,"
         f" max {c['max']:.1f} us"
     )
     if args.misses:
         print("== dev-set misclassifications (gold -> got: signals | text) ==")
-        for row in dev:
+        for row in dev_rows:
             got = assess(row["text"])
             if got.level != row["level"]:
                 miss = "MISS " if _ORDER[got.level] < _ORDER[row["level"]] else "ALARM"

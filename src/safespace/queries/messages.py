@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from safespace.db.base import MAX_INT
 from safespace.db.models import Message
-from safespace.errors import not_found
+from safespace.errors import AppError, not_found
 from safespace.privacy.keystore import KeyStore, message_context
 from safespace.queries.rooms import RoomAccess
 
@@ -120,3 +120,12 @@ async def one_message(
     if m is None:
         raise not_found("That message")
     return (await readable(keys, access.group_id, [m]))[0]
+
+
+async def one_message_or_none(
+    session: AsyncSession, keys: KeyStore, access: RoomAccess, seq: int
+) -> dict[str, Any] | None:
+    try:
+        return await one_message(session, keys, access, seq)
+    except AppError:
+        return None

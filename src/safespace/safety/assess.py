@@ -384,7 +384,8 @@ _TIME = (
     r"(?:tonight|today|tomorrow|right now|this (?:weekend|week|evening|afternoon|morning)"
     r"|(?:on )?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?"
     r"|midnight|by morning|in the morning|next week|(?:the )?new year|before my birthday"
-    r"|(?:the )?\d{1,2}(?:st|nd|rd|th)|in (?:an|a few|\d+|one|two) hours?"
+    r"|(?:the )?\d{1,2}(?:st|nd|rd|th)\b(?! (?:floor|storey|place|time|birthday|anniversary|grade|century|week|day))"
+    r"|in (?:an|a few|\d+|one|two) hours?"
     r"|(?:after|once|when) (?:the kids|everyone|my (?:parents|partner|husband|wife|family|mum|mom|dad))"
     r" (?:are|is|leave|leaves|go|goes|have gone|fall|fell)(?: \w+){0,3})"
 )
@@ -543,6 +544,11 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r("it for me", r"\b(?:that is|this is) it for me\b", "that's it for me"),
         _r(
+            "promise",
+            r"\b(?:can not|will not|do not) promise (?:that )?i will (?:still )?be (?:here|around|alive|safe)\b",
+            "can't promise I'll still be here",
+        ),
+        _r(
             "the end last",
             r"\b(?:tonight|today|tomorrow|this|it) is (?:the end|my last (?:night|day)|the last (?:night|day))\b(?! (?:of|in|at|here|before|with|on))",
             "tonight is the end",
@@ -553,7 +559,9 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "no next week for me",
         ),
         _r(
-            "last", r"\blast (?:night|day|week) (?:of my life|alive|on earth)\b", "last night alive"
+            "last final",
+            r"\b(?:last|final) (?:night|day|week) (?:of my life|alive|on earth)\b",
+            "last night alive",
         ),
     ),
     "goodbye": (
@@ -656,6 +664,7 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         _r(
             "born exist woke alive here",
             r"\bwish (?:i (?:would|had|could have) )?never (?:been born|existed|woke up|woken up)\b"
+            r"|\bwish(?:ing|ed)? i (?:had not|did not|had never|never) (?:woken|woke) up\b"
             r"|\bwish i (?:was not|were not|did not|was never|were never) (?:alive|exist|here|born|around)\b",
             "wish I'd never been born",
         ),
@@ -671,7 +680,8 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "wake",
             r"\b(?:go to sleep|sleep|fall asleep|drift off) and (?:not|never) wake up\b"
             r"|\b(?:hope|wish|pray|praying|hoping) (?:that )?i (?:do not|never|will not|would not) wake up\b"
-            r"|\b(?:would rather|rather|prefer to|would prefer to) (?:not|never) wake up\b",
+            r"|\b(?:would rather|rather|prefer to|would prefer to) (?:not|never) wake up\b"
+            r"|\b(?:happy|glad|fine|okay|ok|relieved) (?:to|if i) (?:never|not|did not|do not) wake up\b",
             "not wake up",
         ),
         _r(
@@ -681,6 +691,11 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             r"|\b(?:want|wish|wishing|like) (?:i could |to )?(?:just )?(?:disappear|vanish)(?= *(?:$|[.,;!?]|forever|for good|and never|and not"
             r"|from (?:this|the) (?:world|earth|planet)|completely|off the face))",
             "stop existing, disappear forever",
+        ),
+        _r(
+            "forever",
+            r"\bwant to (?:just )?stop (?:feeling|being|thinking)(?: \w+)?(?: \w+)?,? forever\b",
+            "stop feeling anything, forever",
         ),
         _r(
             "dying",
@@ -693,13 +708,28 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "imagining my own funeral",
         ),
         _r(
-            "living alive life exist here",
-            r"\b(?:tired of|sick of|done with|exhausted by|over|hate|hate being) (?:living|being alive|life|existing|this life|it all|being here)\b(?! (?:admin|insurance|drama))",
+            "waiting",
+            r"\b(?:just )?waiting (?:to die|for (?:death|it all to end|the end|my life to end))\b",
+            "waiting to die",
+        ),
+        _r(
+            "die",
+            r"\b(?:wish|hope|pray|praying|hoping) (?:that )?i (?:would |could |will )?(?:get|catch|have|develop) (?:\w+ ){1,2}and die\b",
+            "wish I'd get ill and die",
+        ),
+        _r(
+            "pain suffering",
+            r"\bwant (?:to|it to|the pain to) (?:end|stop) (?:the |my |this |all the |all this )?(?:pain|suffering)(?= *(?:$|[.,;!?]|forever|for good|once and for all))",
+            "want to end the pain",
+        ),
+        _r(
+            "living alive life exist here waking",
+            r"\b(?:tired of|sick of|done with|exhausted by|exhausted from|worn out from|weary of|over|hate|hate being) (?:living|being alive|life|existing|this life|it all|being here|waking up)\b(?! (?:admin|insurance|drama|early|at))",
             "tired of living",
         ),
         _r(
             "point reason worth live",
-            r"\b(?:no|do not see the|can not see the|what is the|there is no|see no) (?:point|reason) (?:in|of|to) (?:living|being alive|life|existing|being here|going on|staying alive|me being here|live|stay alive|keep going|carry on|go on|stay)\b"
+            r"\b(?:no|do not see the|can not see the|what is the|there is no|see no) (?:point|reason) (?:in|of|to) (?:living|being alive|life|existing|being here|going on|carrying on|staying alive|me being here|live|stay alive|keep going|carry on|go on|stay)\b"
             r"|\bnothing (?:left )?to live for\b|\b(?:life|living) (?:is not|is no longer|is not really|does not feel|does not seem) worth (?:living|it)\b|\bnot worth living\b",
             "no reason to live",
         ),
@@ -906,7 +936,7 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "point",
             r"\b(?:there is )?no point (?:to|in|of)? ?(?:anything|trying|it all|carrying on|going on|any of it)\b"
             r"|\b(?:there is )?no point(?: anymore)?(?= *(?:$|[.,;!?]))"
-            r"|\b(?:do not|can not) see the point(?: (?:anymore|of anything|in anything|in trying|of trying))?(?= *(?:$|[.,;!?]|anymore|honestly))"
+            r"|\b(?:do not|can not) see (?:the|any) point(?: (?:anymore|of anything|in anything|in trying|of trying))?(?= *(?:$|[.,;!?]|anymore|honestly))"
             r"|\bwhat is (?:even )?the point(?: (?:anymore|of anything|of it all|of any of it))?(?= *(?:$|[.,;!?]))",
             "no point",
         ),
@@ -933,25 +963,26 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "my life is over",
         ),
         _r(
-            "go on keep going keep doing keep fighting fight take cope do this do it living carry",
+            "go on keep going keep doing keep fighting fight take cope do this do it living carry hold on",
             r"\b(?:can not|no way i can|unable to) (?:go on|keep going|keep doing this|do this|do it|keep fighting|fight|take (?:it|this|much more)|cope|keep living|carry on)(?: like this)? (?:anymore|any longer|like this|much longer)\b"
             r"|\b(?:can not|no way i can) (?:go on|keep fighting|keep living like this|carry on)\b"
+            r"|\b(?:can not|could not|unable to) hold on (?:any longer|anymore|much longer)\b"
             r"|\b(?:do not know|not sure) how (?:much )?(?:longer|much more) i can (?:keep going|go on|do this|take|hold on|cope|keep doing this|keep fighting|last)\b",
             "can't go on",
         ),
         _r(
-            "ever",
+            "nothing",
             r"\bnothing (?:is|will)(?: ever)?(?: going to)? (?:ever )?(?:change|get better|be (?:okay|ok|alright|fine|better|the same)|improve)\b",
             "nothing will ever change",
         ),
         _r(
-            "better happy okay normal",
+            "better happy ok normal",
             r"\b(?:never|not ever) (?:going to )?(?:get|be|feel) (?:any )?(?:better|happy|okay|ok|normal) again\b|\bnever going to get (?:any )?better\b"
             r"|\bwill never (?:get|be|feel) (?:any )?(?:better|happy|okay|ok|normal)\b",
             "never going to get better",
         ),
         _r(
-            "better happy okay",
+            "better happy ok",
             r"\bdo not think (?:i will|i am going to|things will|it will|anything will|life will) (?:ever )?(?:get|be|feel) (?:any )?(?:better|happy|okay|ok)\b",
             "don't think things will ever get better",
         ),
@@ -985,7 +1016,7 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
     "burden": (
         _r(
             "burden waste drain",
-            r"\b(?:i am|i feel like|feel like|i feel|feeling like|being|im just|i am just|i am only|i am such|i am nothing but|i have become) (?:such |just |only |nothing but |)(?:a |an )?(?:huge |massive |constant |total )?"
+            r"\b(?:i am|i feel like|feel like|i feel|feeling like|being|im just|i am just|i am only|i am such|i am nothing but|i have become) (?:such |just |only |nothing but |)(?:a |an )?(?:\w+ )?"
             r"(?:burden|waste of (?:space|oxygen|air|life)|drain on)\b(?! of proof)",
             "I'm a burden",
         ),
@@ -1002,7 +1033,7 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         _r(
             "if i",
             r"\b(?:better|happier|fine|relieved|easier) (?:off )?if i (?:was|were|am) (?:gone|dead|not (?:here|around|alive)|never born)\b"
-            r"|\b(?:better|happier|relieved) (?:off )?if i (?:never existed|did not exist|disappeared|was never born|had never been born|died|killed myself)\b",
+            r"|\b(?:better|happier|relieved) (?:off )?if i (?:just )?(?:never existed|did not exist|disappeared|was never born|had never been born|died|killed myself|was not (?:here|around))\b",
             "relieved if I was gone",
         ),
         _r(
@@ -1015,7 +1046,8 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r(
             "notice care miss",
-            r"\b(?:anyone|anybody|people|they|everyone) (?:would|will) (?:even |actually |really )?(?:notice|care|miss me)(?: at all)? (?:if|when) i (?:was gone|were gone|died|disappeared|vanished|was not here|was dead|stopped existing)\b",
+            r"\b(?:anyone|anybody|people|they|everyone) (?:would|will) (?:even |actually |really )?(?:notice|care|miss me)(?: at all)? (?:if|when) i (?:was gone|were gone|died|disappeared|vanished|was not here|was dead|stopped existing)\b"
+            r"|\b(?:would|will|does|do) (?:anyone|anybody|people|they|everyone) (?:even |actually |really )?(?:notice|care|miss me)(?: at all)? (?:if|when) i (?:was gone|were gone|died|disappeared|vanished|was not here|was dead|stopped existing|killed myself)\b",
             "would anyone notice if I was gone",
         ),
         _r(
@@ -1146,8 +1178,18 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "goodbye",
         ),
         _r(
+            "nice knowing",
+            r"\b(?:it was|it has been|been) (?:nice|good|lovely) knowing (?:you|everyone|all of you)\b",
+            "nice knowing you",
+        ),
+        _r(
+            "sees this reads this finds this",
+            r"\bif (?:anyone|someone|anybody|you) (?:sees|reads|finds|see|read|find) this\b",
+            "if anyone sees this",
+        ),
+        _r(
             "coming back come back bye",
-            r"\bnot (?:coming|come|going to come) back\b(?! (?:to (?:work|the|this|group|uni|school|class)))"
+            r"\bnot (?:be )?(?:coming|come|going to come) back\b(?! (?:to (?:work|the|this|group|uni|school|class)))"
             r"|\b(?:said|saying) (?:goodbye|bye) to my (?:dog|cat|pets?|kids|children|family|parents|mum|mom|dad|partner|husband|wife)\b",
             "I'm not coming back",
         ),
@@ -1180,7 +1222,7 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r(
             "thank",
-            r"\bthank(?:s| you)? (?:\w+ ){0,2}?for (?:everything|being there|trying|all you have done|all your help|being (?:my friends?|a friend|so kind|kind|amazing))\b"
+            r"\bthank(?:s| you)? (?:\w+ ){0,2}?for (?:everything|being there|trying|all you have done|all (?:your|the) (?:help|support|kindness)|being (?:my friends?|a friend|so kind|kind|amazing))\b"
             r"|\byou (?:guys |all )?(?:were|have been|are) (?:the best|so kind|so good to me|amazing|wonderful)\b"
             r"|\bthank(?:s| you) (?:all|everyone|everybody|guys)(?: so much| for everything)?(?= *(?:$|[.,;!?]))",
             "thank you for everything",
@@ -1203,8 +1245,14 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
     ),
     "finality": (
         _r(
+            "this is it",
+            r"(?:^|[.!?] |\bso )this is it(?= *(?:$|[.!?]))",
+            "so this is it",
+        ),
+        _r(
             "made decided decision mind",
-            r"\b(?:made|make) (?:my|the|up my) (?:choice|decision|mind)\b|\bi (?:have )?decided\b|\bdecision is made\b|\bmy mind is made up\b",
+            r"\b(?:made|make) (?:my|the|up my) (?:choice|decision|mind)\b|\bi (?:have )?decided\b|\bdecision is made\b|\bmy mind is made up\b"
+            r"|\b(?:at peace|okay|ok|calm|fine) with (?:my|the|this) (?:decision|choice)\b",
             "I've decided",
         ),
         _r(
@@ -1239,7 +1287,7 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
     ),
     "means_weak": (
         _r(
-            "pill tablet med paracetamol prescription insulin razor knife",
+            "pill tablet med paracetamol prescription insulin painkiller antidepressant razor knife",
             rf"\b(?:have|got|bought|ordered|holding|found|have got|keep|kept) (?:a |the |my |some |all the |enough |\d+ )?(?:\w+ )?(?:{_PILLS}|razor|knife)\b"
             r"(?! (?:set|block|sharpener|for (?:my|the) (?:dad|mum|kids|kitchen)))",
             "got the pills",
@@ -1266,7 +1314,8 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
     "plan_weak": (
         _r(
             "planned sorted arranged",
-            r"\b(?:it )?all (?:planned|sorted|arranged)(?: out)?\b|\beverything is (?:planned|sorted|arranged)\b",
+            r"\b(?:it )?all (?:planned|sorted|arranged)(?: out)?\b|\beverything is (?:planned|sorted|arranged)\b"
+            r"|\bplanned (?:it|everything|it all) (?:all )?out\b",
             "all planned",
         ),
         _r(
@@ -1294,8 +1343,9 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r("cancel", r"\bcancel(?:led|ed) everything\b", "cancelled everything"),
         _r(
-            "out empty asleep gone",
-            r"\b(?:need|wait(?:ing)? for|when) (?:everyone|the house|them) (?:to be |is |are )?(?:out|empty|asleep|gone)\b",
+            "out empty asleep gone away",
+            r"\b(?:need|wait(?:ing)? for|when) (?:everyone|the house|them) (?:to be |is |are )?(?:out|empty|asleep|gone)\b"
+            r"|\b(?:my )?(?:partner|husband|wife|parents|family|mum|mom|dad|flatmate|everyone) (?:is|are) (?:away|out) (?:tonight|today|this weekend|until)\b",
             "when the house is empty",
         ),
         _r(
@@ -1335,6 +1385,11 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             r"\blocked myself in (?:the|my) (?:bathroom|room|bedroom|car|garage)\b",
             "locked myself in the bathroom",
         ),
+        _r(
+            "heading going walking driving",
+            r"(?:^|[.!?] |\bi am |\bam |\bi will be )(?:heading|going|walking|driving|on my way) (?:to|towards|out to) (?:the )?(?:bridge|cliffs?|tracks|railway|roof|woods|forest|river|sea|multi ?storey)\b",
+            "heading to the bridge",
+        ),
         _r("started", r"\bi have (?:already )?started\b|\bit has started\b", "I've started"),
         _r(
             "too late",
@@ -1343,9 +1398,14 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r(
             "bridge roof cliff edge balcony",
-            r"\b(?:i am|am) (?:standing |sitting |stood |sat |outside |back |up )?(?:on|at) (?:the |a |my )?(?:top of (?:the |a )?)?(?:\d+\w* floor |top floor )?(?:bridge|roof|rooftop|cliff|edge|car park roof|balcony|window ledge)\b"
-            r"(?! (?:terrace|garden|bar|top|near|of my nose))",
+            r"\b(?:i am|am) (?:standing |sitting |stood |sat |outside |back |up )?(?:on|at) (?:the |a |my )?(?:top of (?:the |a )?)?(?:\d+\w* floor |top floor )?(?:(?:railway|motorway|train|old|suspension|river) )?(?:bridge|roof|rooftop|cliff|edge|car park roof|balcony|window ledge)\b"
+            r"(?! (?:terrace|garden|bar|top|near|of my nose|club))",
             "on the bridge",
+        ),
+        _r(
+            "looking down over",
+            r"\blooking (?:down|over the edge|over the side)\b(?! (?:at (?:my|the) (?:phone|feet|shoes|notes)))",
+            "looking down",
         ),
         _r(
             "dizzy drowsy sick faint woozy",
@@ -1468,6 +1528,19 @@ def _present_gates(text: str) -> frozenset[str]:
     return frozenset(w for w in _GATE_WORDS if w in text)
 
 
+# Vague acts that a time alone makes intent ("tomorrow morning i'm going to jump"); "i'm
+# going to do it tonight" needs more than a time.
+_TIMED_ACTS = frozenset(
+    {
+        "going to disappear",
+        "going to end my pain",
+        "going to jump",
+        "going to take them",
+        "it's happening tomorrow",
+        "tonight I go",
+        "I won't wake up",
+    }
+)
 # Strong goodbye/timing patterns that an ordinary reason for leaving explains away.
 _LEAVING_NOTES = frozenset(
     {
@@ -1568,7 +1641,7 @@ _METHOD = re.compile(
     r"|bleed\w*|blood|vodka|alcohol)\b"
 )
 _DETAIL = re.compile(
-    r"\b(?:\d+ ?(?:mg|g|ml|pills?|tablets?|x|floors?|storeys?|stories|feet|ft|metres?|meters?)\b"
+    r"\b(?:\d+(?:st|nd|rd|th)? ?(?:mg|g|ml|pills?|tablets?|x|floors?|storeys?|stories|feet|ft|metres?|meters?)\b"
     r"|whole (?:bottle|box|pack|packet|strip)|all (?:of )?my (?:\w+ )?(?:pills|tablets|meds|medication|antidepressants|painkillers)"
     r"|handful|deep(?:ly|er)?|vertical\w*|veins?|artery|arteries|wrists?|throat"
     r"|with (?:vodka|alcohol|wine|whisky|whiskey|beer|gin|rum|booze|drink)"
@@ -1582,8 +1655,12 @@ _RISK_CONTEXT = re.compile(
 )
 
 
+# Someone (anyone) took a large amount: method detail whoever it is about.
+_OD_ANYONE = re.compile(rf"\b(?:took|taken|swallowed|downed|overdosed on) {_OD_OBJECT}")
+
+
 def _method_detail(text: str, at_risk: bool) -> bool:
-    if not (at_risk or _RISK_CONTEXT.search(text)):
+    if not (at_risk or _RISK_CONTEXT.search(text) or _OD_ANYONE.search(text)):
         return False
     return bool(_METHOD.search(text) and _DETAIL.search(text))
 
@@ -1632,7 +1709,8 @@ def _combine(signals: set[str], cues: dict[str, set[str]]) -> None:
     imminent = bool(signals & _IMMINENT)
     # "i'm going to do it tonight", "tonight's the night i finally do it. i'm sorry."
     if has("vague_act") and (
-        has("apology")
+        (has("time") and not cues["vague_act"].isdisjoint(_TIMED_ACTS))
+        or has("apology")
         or has("farewell")
         or has("finality")
         or has("death_word")
@@ -1685,6 +1763,15 @@ def _combine(signals: set[str], cues: dict[str, set[str]]) -> None:
             signals.add("goodbye")
         # "i'm so sorry. i can't fight anymore. please forgive me."
         elif n("apology") >= 2 and strong:
+            signals.add("goodbye")
+        # "please look after my kids for me. i can't do this anymore. i'm so sorry."
+        elif has("love_thanks") and (has("apology") or has("finality")) and strong:
+            signals.add("goodbye")
+        # "so this is it. thanks for trying everyone. i love you all"
+        elif not has("upbeat") and (
+            n("apology") + n("love_thanks") + n("finality") >= 3
+            and (has("apology") + has("love_thanks") + has("finality")) >= 2
+        ):
             signals.add("goodbye")
         # "i won't be here" is an ordinary absence note unless something else sounds final
         if has("not_here") and (has("farewell") or has("love_thanks") or has("finality") or strong):

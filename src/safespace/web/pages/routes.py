@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -11,19 +12,23 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
 
 from safespace import content
-from safespace.actions import accounts, privacy
+from safespace.actions import accounts, privacy, safety
 from safespace.actions import groups as group_actions
 from safespace.actions.messages import post_message
 from safespace.actions.privacy import erase_account
+from safespace.db.models import Membership
 from safespace.errors import AppError
 from safespace.queries import groups as group_queries
+from safespace.queries import safety as safety_queries
 from safespace.queries.accounts import Principal, sessions_of
-from safespace.queries.messages import history
+from safespace.queries.messages import history, one_message_or_none
 from safespace.queries.privacy import export_account
 from safespace.queries.rooms import access_room_as_member
 from safespace.ratelimit import client_address, with_retry_after
+from safespace.safety.guide import escalation_guide
 from safespace.web.deps import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -586,18 +591,35 @@ async def _room_page(
     me: Principal,
     slug: str,
     *,
+    room_id: int | None = None,
     notice: str | None = None,
     draft: str = "",
     status: int = 200,
 ) -> Response:
     svc = services(request)
+    now = svc.clock.now()
     async with svc.db.read() as session:
         group = await group_queries.group_detail(session, slug)
         m = await group_queries.membership(session, me.user, group["id"])
         if m is None:
             return _redirect(f"/g/{slug}#join")
-        access = await access_room_as_member(session, me.user, group["room_id"])
+        access = await access_room_as_member(session, me.user, room_id or group["room_id"])
         messages = await history(session, svc.keys, access, limit=50)
+        online = await safety_queries.facilitators_online(session, group["id"], now) > 0
+        owner_alias = None
+        if access.kind == "support" and access.member_id is not None:
+            owner_alias = await session.scalar(
+                select(Membership.alias).where(
+                    Membership.group_id == group["id"], Membership.user_id == access.member_id
+                )
+            )
+    on_break = m.break_until if m.break_until and m.break_until > now else None
+    reveal = request.query_params.get("reveal", "")
+    if reveal.isdigit():  # "Show" without JavaScript: that one message in full
+        async with svc.db.read() as session:
+            full = await one_message_or_none(session, svc.keys, access, int(reveal))
+        messages = [full if full and x["seq"] == full["seq"] else x for x in messages]
+    check_in = request.query_params.get("check_in")
     return render(
         request,
         "room.html",
@@ -607,6 +629,12 @@ async def _room_page(
         messages=messages,
         notice=notice,
         draft=draft,
+        facilitators_online=online,
+        on_break=on_break,
+        break_choices=safety.BREAK_CHOICES,
+        check_in=check_in if check_in in ("elevated", "imminent") else None,
+        owner_alias=owner_alias,
+        room_path=request.url.path,
         title=f"{group['name']} · SafeSpace",
     )
 
@@ -621,19 +649,115 @@ async def room_send(request: Request, slug: str) -> Response:
     svc = services(request)
     async with svc.db.read() as session:
         group = await group_queries.group_detail(session, slug)
+    room_id = int(form["room_id"]) if form.get("room_id", "").isdigit() else group["room_id"]
+    back = _safe_next(form.get("back")) if form.get("back") else f"/g/{slug}/room"
     try:
-        await post_message(
-            svc, me.user, group["room_id"], form.get("client_id", ""), form.get("body", "")
+        posted = await post_message(
+            svc, me.user, room_id, form.get("client_id", ""), form.get("body", "")
         )
     except AppError as err:
         if err.code == "rules_not_accepted":
             return _redirect(f"/g/{slug}#join")
         # Shown again with the words still in the box: nothing typed is lost.
         response = await _room_page(
-            request, me, slug, notice=err.code, draft=form.get("body", ""), status=err.status
+            request,
+            me,
+            slug,
+            room_id=room_id,
+            notice=err.code,
+            draft=form.get("body", ""),
+            status=err.status,
         )
         return with_retry_after(response, err)
-    return _redirect(f"/g/{slug}/room#composer")
+    if posted.check_in:
+        return _redirect(f"{back}?check_in={posted.check_in}#check-in")
+    return _redirect(f"{back}#composer")
+
+
+@router.get("/rooms/{room_id}", response_class=HTMLResponse)
+async def any_room(request: Request, room_id: int) -> Response:
+    """A room by id: the private line between a member and the facilitators, say."""
+    me = await _me(request)
+    if me is None:
+        return _login_redirect(request)
+    async with services(request).db.read() as session:
+        access = await access_room_as_member(session, me.user, room_id)
+    return await _room_page(
+        request, me, access.group_slug, room_id=room_id, notice=request.query_params.get("notice")
+    )
+
+
+@router.post("/g/{slug}/support-room")
+async def support_room(request: Request, slug: str) -> Response:
+    me = await _me(request)
+    if me is None:
+        return _login_redirect(request)
+    await _form(request)
+    room_id = await safety.open_support_room(services(request), me.user, slug)
+    return _redirect(f"/rooms/{room_id}?notice=support-opened")
+
+
+@router.post("/g/{slug}/break")
+async def take_break(request: Request, slug: str) -> Response:
+    me = await _me(request)
+    if me is None:
+        return _login_redirect(request)
+    form = await _form(request)
+    minutes = int(form["minutes"]) if form.get("minutes", "").isdigit() else -1
+    await safety.take_break(services(request), me.user, slug, minutes)
+    return _redirect(f"/g/{slug}/room")
+
+
+@router.post("/rooms/{room_id}/worried/{seq}")
+async def worried(request: Request, room_id: int, seq: int) -> Response:
+    me = await _me(request)
+    if me is None:
+        return _login_redirect(request)
+    await _form(request)
+    await safety.worried_about(services(request), me.user, room_id, seq)
+    return _redirect(f"/rooms/{room_id}?notice=worried#m-{seq}")
+
+
+@router.get("/facilitate", response_class=HTMLResponse)
+async def facilitate(request: Request) -> Response:
+    """The facilitators' queue: every open item of every group they run."""
+    me = await _me(request)
+    if me is None:
+        return _login_redirect(request)
+    svc = services(request)
+    async with svc.db.read() as session:
+        groups = await safety_queries.facilitated_groups(session, me.user)
+        if not groups and me.user.role != "admin":
+            raise AppError("forbidden", "This page is for facilitators.", 403)
+        items = await safety_queries.flags_for(session, svc.keys, groups)
+    now = svc.clock.now()
+    for item in items:
+        item["waited_minutes"] = int(
+            (
+                now - datetime.fromisoformat(item["created_at"].replace("Z", "+00:00"))
+            ).total_seconds()
+            // 60
+        )
+    return render(
+        request,
+        "facilitate.html",
+        flags=items,
+        guide=escalation_guide(svc.settings.escalation_guide_file),
+        notice=request.query_params.get("notice"),
+        title="Your queue · SafeSpace",
+    )
+
+
+@router.post("/facilitate/flags/{flag_id}")
+async def facilitate_flag(request: Request, flag_id: int) -> Response:
+    me = await _me(request)
+    if me is None:
+        return _login_redirect(request)
+    form = await _form(request)
+    await safety.set_flag_status(
+        services(request), me.user, flag_id, form.get("status"), form.get("note") or None
+    )
+    return _redirect("/facilitate?notice=saved")
 
 
 # ---------------------------------------------------------------- administration

@@ -13,6 +13,11 @@ const errorBox = document.getElementById("composer-error");
 const earlierBtn = document.getElementById("load-earlier");
 const rulesBanner = document.getElementById("rules-banner");
 const storeKey = `safespace:pending:${roomId}`;
+const csrf = document.querySelector('meta[name="csrf-token"]').content;
+const isFacilitator = root.dataset.facilitator === "yes";
+const noFacilitator = document.getElementById("no-facilitator");
+const checkIn = document.getElementById("check-in");
+const alertsBox = document.getElementById("alerts");
 
 let lastSeq = Number(root.dataset.lastSeq) || 0;
 let firstSeq = Number(root.dataset.firstSeq) || 0;
@@ -80,9 +85,60 @@ function deletedItem() {
   return li;
 }
 
+function warnedItem(message) {
+  // A collapsed message carries no body at all: only its warning and a way to ask for it.
+  const li = buildItem(message.author.alias, "", message.created_at);
+  li.classList.add("warned");
+  const body = li.querySelector(".body");
+  body.className = "cw";
+  body.textContent = "Content warning: suicide or self-harm. ";
+  const show = document.createElement("button");
+  show.type = "button";
+  show.className = "link reveal";
+  show.textContent = "Show message";
+  show.dataset.seq = String(message.seq);
+  body.append(show);
+  return li;
+}
+
+function worriedMenu(seq) {
+  const details = document.createElement("details");
+  details.className = "more";
+  const summary = document.createElement("summary");
+  const label = document.createElement("span");
+  label.className = "visually-hidden";
+  label.textContent = "More about this message";
+  const dots = document.createElement("span");
+  dots.setAttribute("aria-hidden", "true");
+  dots.textContent = "⋯";
+  summary.append(label, dots);
+  const form = document.createElement("form");
+  form.method = "post";
+  form.className = "worried";
+  form.action = `/rooms/${roomId}/worried/${seq}`;
+  const token = document.createElement("input");
+  token.type = "hidden";
+  token.name = "csrf_token";
+  token.value = csrf;
+  const button = document.createElement("button");
+  button.type = "submit";
+  button.className = "link";
+  button.textContent = "I'm worried about this person";
+  const note = document.createElement("p");
+  note.className = "small muted";
+  note.textContent = "Only facilitators see this, and they never say who raised it.";
+  form.append(token, button, note);
+  details.append(summary, form);
+  return details;
+}
+
 function insertConfirmed(message, own) {
   if (document.getElementById(`m-${message.seq}`)) return false;
-  const li = message.deleted ? deletedItem() : buildItem(message.author.alias, message.body, message.created_at);
+  let li;
+  if (message.deleted) li = deletedItem();
+  else if (message.collapsed) li = warnedItem(message);
+  else li = buildItem(message.author.alias, message.body, message.created_at);
+  if (!message.deleted && !own) li.append(worriedMenu(message.seq));
   li.id = `m-${message.seq}`;
   li.dataset.seq = String(message.seq);
   if (own) li.classList.add("own");
@@ -108,7 +164,12 @@ function receive(message, clientId) {
   const added = insertConfirmed(message, Boolean(clientId));
   if (message.seq > lastSeq) lastSeq = message.seq;
   if (!firstSeq) firstSeq = message.seq;
-  if (added && !clientId) announcer.textContent = `${message.author.alias}: ${message.body}`;
+  // A warned message is never read out before it is revealed.
+  if (added && !clientId) {
+    announcer.textContent = message.collapsed
+      ? `${message.author.alias} shared a message with a content warning.`
+      : `${message.author.alias}: ${message.body}`;
+  }
   if (stick) scrollToBottom();
 }
 
@@ -164,6 +225,7 @@ function handle(frame) {
     case "ready":
       ready = true;
       retryDelay = 500;
+      if (frame.facilitators_online) showFacilitatorsOnline(frame.facilitators_online[String(roomId)]);
       setStatus("online", "Connected. New messages appear as they're sent.");
       for (const clientId of pending.keys()) transmit(clientId);
       break;
@@ -172,6 +234,17 @@ function handle(frame) {
       break;
     case "ack":
       receive(frame.message, frame.client_id);
+      if (frame.check_in) showCheckIn(frame.check_in);
+      break;
+    case "facilitators":
+      if (frame.room_id === roomId) showFacilitatorsOnline(frame.online);
+      break;
+    case "alert":
+    case "flag":
+      if (frame.flag) showAlert(frame.flag, frame.type === "alert", frame.guide);
+      break;
+    case "alerts":
+      for (const flag of frame.flags || []) showAlert(flag, true, null);
       break;
     case "error":
       if (frame.client_id && pending.has(frame.client_id)) failed(frame.client_id, frame.code, frame.message);
@@ -190,6 +263,124 @@ function handle(frame) {
       break;
   }
 }
+
+function showFacilitatorsOnline(online) {
+  if (noFacilitator && online !== undefined) noFacilitator.hidden = Boolean(online) || isFacilitator;
+}
+
+function showCheckIn(level) {
+  checkIn.dataset.level = level;
+  checkIn.querySelector(".urgent-only").hidden = level !== "imminent";
+  checkIn.hidden = false;
+  announcer.textContent = "It sounds like things are really hard right now. Ways to get support are shown above the messages.";
+}
+
+function showAlert(flag, urgent, guide) {
+  // For facilitators only: the server sends these to nobody else.
+  alertsBox.hidden = false;
+  const card = document.createElement("section");
+  card.className = "alert-card";
+  card.setAttribute("role", urgent ? "alert" : "status");
+  const title = document.createElement("h2");
+  const who = flag.subject && flag.subject.alias ? flag.subject.alias : "A member";
+  const titles = {
+    risk: urgent ? `${who} may be in danger` : `${who} may be struggling`,
+    worried: `A member is worried about ${who}`,
+    talk: `${who} would like to talk privately`,
+  };
+  title.textContent = titles[flag.kind] || "Something needs a facilitator";
+  card.append(title);
+  if (flag.message && flag.message.body) {
+    const quote = document.createElement("blockquote");
+    quote.textContent = flag.message.body;
+    card.append(quote);
+  }
+  if (flag.signals && flag.signals.length) {
+    const signals = document.createElement("p");
+    signals.className = "small";
+    signals.textContent = `Signals: ${flag.signals.join(", ").replaceAll("_", " ")}`;
+    card.append(signals);
+  }
+  if (guide && guide.steps) {
+    const details = document.createElement("details");
+    details.open = urgent;
+    const summary = document.createElement("summary");
+    summary.textContent = guide.title || "What to do";
+    const steps = document.createElement("ol");
+    for (const step of guide.steps) {
+      const li = document.createElement("li");
+      li.textContent = `${step.title}. ${step.text}`;
+      steps.append(li);
+    }
+    details.append(summary, steps);
+    card.append(details);
+  }
+  const links = document.createElement("p");
+  const open = document.createElement("a");
+  open.href = `/rooms/${flag.room_id}`;
+  open.textContent = "Open the room";
+  const queue = document.createElement("a");
+  queue.href = "/facilitate";
+  queue.textContent = "Go to the queue";
+  const done = document.createElement("button");
+  done.type = "button";
+  done.className = "link";
+  done.textContent = "Hide this (it stays in the queue)";
+  done.addEventListener("click", () => card.remove());
+  links.append(open, " · ", queue, " · ", done);
+  card.append(links);
+  alertsBox.prepend(card);
+}
+
+async function reveal(button) {
+  const seq = Number(button.dataset.seq);
+  try {
+    const res = await fetch(`/api/v1/rooms/${roomId}/messages/${seq}`, {
+      credentials: "same-origin", headers: { Accept: "application/json" },
+    });
+    if (!res.ok) throw new Error(String(res.status));
+    const { message } = await res.json();
+    const holder = button.closest(".cw");
+    const body = document.createElement("p");
+    body.className = "body";
+    body.textContent = message.body;
+    holder.textContent = "Content warning: suicide or self-harm";
+    holder.classList.add("small");
+    holder.after(body);
+    body.setAttribute("tabindex", "-1");
+    body.focus();
+  } catch {
+    button.textContent = "Couldn't load it. Try again";
+  }
+}
+
+list.addEventListener("click", (event) => {
+  const button = event.target.closest("button.reveal, a.reveal");
+  if (!button) return;
+  event.preventDefault();
+  reveal(button);
+});
+
+list.addEventListener("submit", async (event) => {
+  const worried = event.target.closest("form.worried");
+  if (!worried) return;
+  event.preventDefault();
+  try {
+    const res = await fetch(worried.action.replace(/\/rooms\/(\d+)\/worried\/(\d+)$/, "/api/v1/rooms/$1/messages/$2/worried"), {
+      method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf, Accept: "application/json" },
+    });
+    if (!res.ok) throw new Error(String(res.status));
+    const thanks = document.createElement("p");
+    thanks.className = "small";
+    thanks.setAttribute("role", "status");
+    thanks.textContent = "Thank you. Only the facilitators will see this.";
+    worried.replaceWith(thanks);
+  } catch {
+    worried.submit();
+  }
+});
+
+document.getElementById("check-in-close")?.addEventListener("click", () => { checkIn.hidden = true; });
 
 function connect() {
   if (stopped) return;
