@@ -131,6 +131,12 @@ def cmd_keys_rotate(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_safety_assess(_: argparse.Namespace) -> int:
+    from safespace.safety.cli import run_assess
+
+    return run_assess(sys.stdin, sys.stdout)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="safespace", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -165,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     role.set_defaults(func=cmd_users_role)
 
     sub.add_parser("demo", help="load demo groups (idempotent)").set_defaults(func=cmd_demo)
+
+    safety_cmd = sub.add_parser("safety", help="the local risk assessment").add_subparsers(
+        dest="safety_command", required=True
+    )
+    safety_cmd.add_parser(
+        "assess", help="read one message per line on stdin, print one JSON assessment per line"
+    ).set_defaults(func=cmd_safety_assess)
 
     keys = sub.add_parser("keys", help="encryption keys").add_subparsers(
         dest="keys_command", required=True
