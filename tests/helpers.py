@@ -353,6 +353,13 @@ class WS:
     ) -> dict[str, Any]:
         """Send and return the ack's message. Other frames read meanwhile (such as this
         connection's own live copy) stay queued for recv()."""
+        ack = await self.send_for_ack(room_id, body, client_id)
+        return ack["message"]  # type: ignore[no-any-return]
+
+    async def send_for_ack(
+        self, room_id: int, body: str, client_id: str | None = None
+    ) -> dict[str, Any]:
+        """Send and return the whole ack frame (with `check_in` when there is one)."""
         cid = client_id or new_client_id()
         await self.send({"type": "send", "room_id": room_id, "client_id": cid, "body": body})
         early: list[dict[str, Any]] = []
@@ -363,7 +370,7 @@ class WS:
                 continue
             if frame.get("type") == "ack" and frame.get("client_id") == cid:
                 self._held.extend(early)
-                return frame["message"]  # type: ignore[no-any-return]
+                return frame  # type: ignore[no-any-return]
             if frame.get("type") == "error" and frame.get("client_id") == cid:
                 raise AssertionError(f"send refused: {frame!r}")
             early.append(frame)
@@ -393,6 +400,7 @@ async def open_ws(
     headers: dict[str, str] | None = None,
     origin: str | None = None,
     hello: bool = True,
+    ambient: bool = False,
 ) -> WS:
     conn = await connect(
         server.ws_url,
@@ -403,7 +411,7 @@ async def open_ws(
         close_timeout=2,
         max_size=2**22,
     )
-    ws = WS(conn)
+    ws = WS(conn, ambient=ambient)
     if hello:
         frame: dict[str, Any] = {"type": "hello"}
         if token is not None:

@@ -23,16 +23,18 @@ private pages send anonymous visitors to /login.
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
 
-from helpers import LiveServer, assert_error, open_ws
+from helpers import LiveServer, assert_error, db_scalar, join, open_ws, unique_name
 from web_walk import (
     ACTORS,
     API_CALLS,
+    ELEVATED_TEXT,
     PAGE_CALLS,
     Call,
     Session,
@@ -106,6 +108,23 @@ API_EXPECT: dict[tuple[str, str], dict[str, Expected]] = {
     ("POST", "/api/v1/rooms/{room_id}/messages"): each(401, 201, 404, 201, 404, 404),
     # roles: administrators only
     ("PUT", "/api/v1/admin/users/{username}/role"): each(401, 403, 403, 403, 403, 200),
+    # safety. One message in full ("Show" on a warned one), and "I'm worried" about its
+    # author: the room's members only, like the room itself.
+    ("GET", "/api/v1/rooms/{room_id}/messages/{seq}"): each(401, 200, 404, 200, 404, 404),
+    ("POST", "/api/v1/rooms/{room_id}/messages/{seq}/worried"): each(
+        401, 202, 404, 202, 404, 404
+    ),
+    # The queue: anyone signed in may ask, and sees the flags of the groups they run (a
+    # member or a stranger: none; an admin: every group's). See
+    # test_the_flags_queue_shows_each_person_only_the_groups_they_run.
+    ("GET", "/api/v1/flags"): signed_in(200),
+    # A flag: the group's facilitators and admins; for anyone else it doesn't exist.
+    ("POST", "/api/v1/flags/{flag_id}"): each(401, 404, 404, 200, 404, 200),
+    # The private line to the facilitators: a member's own; the facilitators answer it
+    # from their queue, and nobody outside the group can open one.
+    ("POST", "/api/v1/groups/{slug}/support-room"): each(401, 200, 403, 403, 403, 403),
+    # A break from a group's rooms: anyone in the group, facilitators included.
+    ("POST", "/api/v1/groups/{slug}/break"): each(401, 200, 403, 200, 403, 403),
 }
 
 # --------------------------------------------------------------------------- pages
@@ -116,6 +135,8 @@ TO_ROOM = (303, r"^/g/[^/?#]+/room$")
 NOT_MEMBER_ERROR = (303, r"^/g/[^/?#]+\?error=(not_member|rules_not_accepted)#")
 TO_GROUP = (303, r"^/g/[^/?#]+$")
 POSTED = (303, r"^/g/[^/?#]+/room#composer$")
+WORRIED = (303, r"^/rooms/\d+\?notice=worried#m-\d+$")
+FLAG_SAVED = (303, r"^/facilitate\?notice=saved$")
 
 
 def page_for_anyone_signed_in(status: Expected) -> dict[str, Expected]:
@@ -181,6 +202,21 @@ PAGE_EXPECT: dict[tuple[str, str], dict[str, Expected]] = {
     ),
     ("GET", "/admin"): each(LOGIN, 403, 403, 403, 403, 200),
     ("POST", "/admin/role"): each(LOGIN, 403, 403, 403, 403, (303, r"^/admin\?notice=")),
+    # safety: help is for everyone, signed in or not
+    ("GET", "/support"): everyone(200),
+    ("GET", "/break"): everyone(200),
+    # a room by id (the private line, say): its members only, like /g/{slug}/room
+    ("GET", "/rooms/{room_id}"): each(LOGIN, 200, 404, 200, 404, 404),
+    ("POST", "/g/{slug}/support-room"): each(
+        LOGIN, (303, r"^/rooms/\d+\?notice=support-opened$"), 403, 403, 403, 403
+    ),
+    ("POST", "/g/{slug}/break"): each(LOGIN, TO_ROOM, 403, TO_ROOM, 403, 403),
+    ("POST", "/rooms/{room_id}/worried/{seq}"): each(
+        LOGIN, WORRIED, 404, WORRIED, 404, 404
+    ),
+    # the queue: facilitators (of any group: it shows their own) and admins
+    ("GET", "/facilitate"): each(LOGIN, 403, 403, 200, 200, 200),
+    ("POST", "/facilitate/flags/{flag_id}"): each(LOGIN, 404, 404, FLAG_SAVED, 404, FLAG_SAVED),
 }
 
 WEBSOCKETS = {"/api/v1/ws"}  # walked by test_the_websocket_answers_each_person_as_expected
@@ -324,3 +360,39 @@ async def test_the_websocket_answers_each_person_as_expected(
             assert (frame["code"], frame.get("client_id")) == ("not_found", "c-1"), frame
         finally:
             await ws.close()
+
+
+async def test_the_flags_queue_shows_each_person_only_the_groups_they_run(
+    server: LiveServer, client: httpx.AsyncClient
+) -> None:
+    """GET /api/v1/flags answers everyone signed in, with the flags of the groups they
+    facilitate: nothing for a member (not even a flag about someone in their own group) or
+    a stranger, their own group's for each facilitator, every group's for an admin."""
+    world = await build_world(server, client)
+    mine = await world.flag_id()
+    author = await world.spare()
+    await join(client, author, world.other_group, alias=unique_name("alias"))
+    r = await client.post(
+        f"/api/v1/rooms/{world.other_group['room_id']}/messages",
+        json={"client_id": uuid.uuid4().hex, "body": ELEVATED_TEXT},
+        headers=author.headers,
+    )
+    assert r.status_code == 201 and r.json()["check_in"] == "elevated", r.text
+    theirs = await db_scalar(
+        server, "SELECT id FROM flags WHERE room_id = :r", r=world.other_group["room_id"]
+    )
+    expected = {
+        "member": set(),
+        "non_member": set(),
+        "facilitator": {mine},
+        "other_facilitator": {theirs},
+        "admin": {mine, theirs},
+    }
+    for actor, ids in expected.items():
+        session = await world.session(actor)
+        r = await send(client, "GET", Call("/api/v1/flags"), bearer=session)
+        assert r.status_code == 200, (actor, r.text)
+        got = {f["id"] for f in r.json()["flags"]}
+        assert got == ids, (actor, got, ids)
+        for flag in r.json()["flags"]:
+            assert "raised_by" not in flag and "subject_user_id" not in flag, flag

@@ -16,7 +16,16 @@ from pathlib import Path
 import pytest
 
 from safespace.safety import Assessment, assess, normalise
-from safespace.safety.assess import ELEVATED_SIGNALS, IMMINENT_SIGNALS, _assess
+from safespace.safety.assess import (
+    _CUE_RULES,
+    _FALLBACK_RULES,
+    _LEAVING_NOTES,
+    _RULES,
+    _TIMED_ACTS,
+    ELEVATED_SIGNALS,
+    IMMINENT_SIGNALS,
+    _assess,
+)
 from safespace.safety.cli import run_assess
 
 DATA = Path(__file__).parent / "data"
@@ -70,6 +79,17 @@ def test_dev_set_misses_are_few_enough_to_list() -> None:
     assert len(wrong) <= len(DEV) // 20, wrong
 
 
+def test_holdout_regression_floor() -> None:
+    """Not the targets: a floor under the holdout's figures, which were measured once,
+    after the rules were written and without tuning on it (imminent 0.67, elevated 0.83,
+    false alarms 0.00). A change that drops below this floor has made things worse on
+    messages nobody tuned for."""
+    imminent_recall, elevated_recall, false_alarms = _rates(HOLDOUT)
+    assert imminent_recall >= 0.6
+    assert elevated_recall >= 0.75
+    assert false_alarms <= 0.05
+
+
 @pytest.mark.parametrize("name", ["risk_dev_set.jsonl", "risk_holdout.jsonl"])
 def test_every_flag_is_explained_by_its_signals(name: str) -> None:
     for row in _load(name):
@@ -92,6 +112,14 @@ def test_speed_gates_never_change_a_result() -> None:
     texts = [row["text"] for row in DEV + HOLDOUT] + HARD_NEGATIVES + HARD_POSITIVE_TEXTS
     for text in texts:
         assert _assess(text) == _assess(text, gated=False), text
+
+
+def test_rule_tables_are_consistent() -> None:
+    notes = {rule.note for rule in _RULES}
+    assert _LEAVING_NOTES <= notes
+    assert _TIMED_ACTS <= {rule.note for rule in _CUE_RULES}
+    for rule in _RULES + _FALLBACK_RULES:
+        assert rule.signal in IMMINENT_SIGNALS + ELEVATED_SIGNALS
 
 
 # --- ordinary talk stays calm -----------------------------------------------------------

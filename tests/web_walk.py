@@ -21,11 +21,13 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import select
 from starlette.routing import Mount, WebSocketRoute
 
 from helpers import PASSWORD, Account, LiveServer, create_group, join, privileged, unique_name
 from safespace.actions import accounts
 from safespace.db.base import Base
+from safespace.db.models import Flag
 from safespace.web.deps import optional_principal
 
 # Who walks the routes: nobody, a member of the group, someone signed in but not in it, the
@@ -33,6 +35,9 @@ from safespace.web.deps import optional_principal
 # (not in this group either).
 ACTORS = ("anonymous", "member", "non_member", "facilitator", "other_facilitator", "admin")
 NEW_PASSWORD = "a-fresh-calm-phrase-73"
+# Rated elevated by safespace.safety.assess (hopelessness, burden): delivered as usual, and
+# the group's facilitators get a flag.
+ELEVATED_TEXT = "I've been feeling like a burden to everyone and I don't see the point anymore"
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 
 
@@ -104,6 +109,7 @@ class World:
     group: dict[str, Any]  # made by `facilitator`, joined by `member`
     other_group: dict[str, Any]  # made by `other_facilitator`
     passwords: dict[str, str] = field(default_factory=dict)
+    made: dict[str, Any] = field(default_factory=dict)  # targets made once, on first use
 
     async def session(self, actor: str) -> Session | None:
         """A new session of this person (None for anonymous), opened in-process so no
@@ -126,6 +132,36 @@ class World:
     async def spare(self) -> Account:
         """Someone else entirely: a target for sign-in, recovery and role changes."""
         return await privileged(self.server, role="member")
+
+    async def message_seq(self) -> int:
+        """The seq of a message in the group's room by a third member (not one of the
+        walkers), posted once: what "Show" and "I'm worried" point at. It reads as
+        elevated risk, so it also raises a flag (`flag_id`)."""
+        if "seq" not in self.made:
+            author = await self.spare()
+            await join(self.client, author, self.group, alias=unique_name("alias"))
+            r = await self.client.post(
+                f"/api/v1/rooms/{self.group['room_id']}/messages",
+                json={"client_id": uuid.uuid4().hex, "body": ELEVATED_TEXT},
+                headers=author.headers,
+            )
+            assert r.status_code == 201 and r.json().get("check_in") == "elevated", r.text
+            self.made["seq"] = r.json()["message"]["seq"]
+        return int(self.made["seq"])
+
+    async def flag_id(self) -> int:
+        """An open risk flag in the group (raised by `message_seq`'s message)."""
+        if "flag" not in self.made:
+            await self.message_seq()
+            async with self.server.svc.db.read() as session:
+                flag = await session.scalar(
+                    select(Flag.id).where(
+                        Flag.room_id == self.group["room_id"], Flag.kind == "risk"
+                    )
+                )
+            assert flag is not None
+            self.made["flag"] = flag
+        return int(self.made["flag"])
 
 
 async def build_world(server: LiveServer, client: httpx.AsyncClient) -> World:
@@ -227,6 +263,18 @@ async def _role(w: World, actor: str) -> Call:
     return Call(f"/api/v1/admin/users/{spare.username}/role", {"role": "facilitator"})
 
 
+async def _reveal(w: World, actor: str) -> Call:
+    return Call(f"/api/v1/rooms/{w.group['room_id']}/messages/{await w.message_seq()}")
+
+
+async def _worried(w: World, actor: str) -> Call:
+    return Call(f"/api/v1/rooms/{w.group['room_id']}/messages/{await w.message_seq()}/worried")
+
+
+async def _update_flag(w: World, actor: str) -> Call:
+    return Call(f"/api/v1/flags/{await w.flag_id()}", {"status": "acknowledged", "note": "On it."})
+
+
 # One request per API route, which succeeds for whoever is allowed to make it.
 API_CALLS: dict[tuple[str, str], Builder] = {
     ("GET", "/api/v1/openapi.json"): _fixed("/api/v1/openapi.json"),
@@ -265,6 +313,15 @@ API_CALLS: dict[tuple[str, str], Builder] = {
     ("GET", "/api/v1/me/export"): _fixed("/api/v1/me/export"),
     ("POST", "/api/v1/me/erase"): _fixed("/api/v1/me/erase", {"password": PASSWORD}),
     ("PUT", "/api/v1/admin/users/{username}/role"): _role,
+    # safety
+    ("GET", "/api/v1/rooms/{room_id}/messages/{seq}"): _reveal,
+    ("POST", "/api/v1/rooms/{room_id}/messages/{seq}/worried"): _worried,
+    ("GET", "/api/v1/flags"): _fixed("/api/v1/flags"),
+    ("POST", "/api/v1/flags/{flag_id}"): _update_flag,
+    ("POST", "/api/v1/groups/{slug}/support-room"): _in_group("/api/v1/groups/{slug}/support-room"),
+    ("POST", "/api/v1/groups/{slug}/break"): _in_group(
+        "/api/v1/groups/{slug}/break", {"minutes": 15}
+    ),
 }
 
 
@@ -304,6 +361,15 @@ async def _page_send(w: World, actor: str) -> Call:
 async def _page_role(w: World, actor: str) -> Call:
     spare = await w.spare()
     return Call("/admin/role", form={"username": spare.username, "role": "facilitator"})
+
+
+async def _page_worried(w: World, actor: str) -> Call:
+    return Call(f"/rooms/{w.group['room_id']}/worried/{await w.message_seq()}", form={})
+
+
+async def _page_update_flag(w: World, actor: str) -> Call:
+    form = {"status": "acknowledged", "note": "On it."}
+    return Call(f"/facilitate/flags/{await w.flag_id()}", form=form)
 
 
 ACCEPT = {"accept": "yes", "rules_version": "1"}
@@ -352,6 +418,15 @@ PAGE_CALLS: dict[tuple[str, str], Builder] = {
     ("POST", "/g/{slug}/room/send"): _page_send,
     ("GET", "/admin"): _fixed("/admin"),
     ("POST", "/admin/role"): _page_role,
+    # safety
+    ("GET", "/rooms/{room_id}"): _in_group("/rooms/{room_id}"),
+    ("POST", "/g/{slug}/support-room"): _in_group("/g/{slug}/support-room", form={}),
+    ("POST", "/g/{slug}/break"): _in_group("/g/{slug}/break", form={"minutes": "15"}),
+    ("POST", "/rooms/{room_id}/worried/{seq}"): _page_worried,
+    ("GET", "/facilitate"): _fixed("/facilitate"),
+    ("POST", "/facilitate/flags/{flag_id}"): _page_update_flag,
+    ("GET", "/support"): _fixed("/support"),
+    ("GET", "/break"): _in_group("/break?group={slug}"),
 }
 
 

@@ -29,6 +29,7 @@ from safespace.settings import Settings
 from safespace.web import ws
 from safespace.web.api import admin, auth, groups, me, rooms, safety
 from safespace.web.pages import routes as pages
+from safespace.web.pages.support import support_router
 from safespace.web.security import RejectNulInUrl, SecurityHeaders
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.svc = svc
     app.state.hub = hub
 
+    app.add_exception_handler(pages.LoginRequired, pages.login_required)
+
     @app.exception_handler(AppError)
     async def app_error(request: Request, exc: AppError) -> Any:
         if _wants_html(request):
@@ -133,6 +136,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         admin.router,
         ws.router,
         pages.router,
+        support_router,
     ):
         app.include_router(router)
     pages.mount_static(app)

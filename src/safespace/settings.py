@@ -39,6 +39,9 @@ class Settings:
     # main database, which weakens crypto-shredding against backups (docs/privacy.md).
     keys_database_url: str = ""
     escalation_guide_file: str = ""  # empty: the packaged response guide
+    crisis_resources_file: str = ""  # empty: the packaged crisis lines (docs/safety.md)
+    # Where "Quick exit" takes someone: an everyday page that draws no attention.
+    quick_exit_url: str = "https://www.bbc.com/weather"
     default_retention_days: int = 90  # 0 means forever
     max_retention_days: int = 0  # 0 means no maximum
     # Multiplies every rate limit (docs/security.md) except the 100 failed sign-ins an hour
@@ -78,6 +81,8 @@ class Settings:
             "master_key": e.get("SAFESPACE_MASTER_KEY", ""),
             "keys_database_url": e.get("SAFESPACE_KEYS_DATABASE_URL", ""),
             "escalation_guide_file": e.get("SAFESPACE_ESCALATION_GUIDE", ""),
+            "crisis_resources_file": e.get("SAFESPACE_CRISIS_RESOURCES", ""),
+            "quick_exit_url": e.get("SAFESPACE_QUICK_EXIT_URL") or cls.quick_exit_url,
             "default_retention_days": int(e.get("SAFESPACE_DEFAULT_RETENTION_DAYS", 90)),
             "max_retention_days": int(e.get("SAFESPACE_MAX_RETENTION_DAYS", 0)),
             "rate_limit_scale": float(e.get("SAFESPACE_RATE_LIMIT_SCALE", 1.0)),

@@ -96,6 +96,8 @@ class SiteServer:
         self.database_url = database_url
         self.log_path = log_path
         self.port = _free_port()
+        # Where Quick exit goes: test_browser_support.py serves a neutral page on this port.
+        self.quick_exit_port = _free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.api = httpx.Client(base_url=self.url, timeout=20, trust_env=False)
         self._facilitator: Account | None = None
@@ -105,6 +107,10 @@ class SiteServer:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def quick_exit_url(self) -> str:
+        return f"http://127.0.0.1:{self.quick_exit_port}/forecast"
+
+    @property
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SAFESPACE_")}
         env["SAFESPACE_DATA_DIR"] = str(self.data_dir)
@@ -112,6 +118,7 @@ class SiteServer:
             env["SAFESPACE_DATABASE_URL"] = self.database_url
         env["PYTHONUNBUFFERED"] = "1"
         env["SAFESPACE_RATE_LIMIT_SCALE"] = "100"  # one address and a fast script post it all
+        env["SAFESPACE_QUICK_EXIT_URL"] = self.quick_exit_url
         return env
 
     # ----------------------------------------------------------------- process

@@ -116,7 +116,9 @@ INSPECT = """
   const forbidden = [
     "iframe", "frame", "object", "embed", "base", "img", "svg", "math", "video", "audio",
     "style", "template", "noscript", "meta[http-equiv]", "body form[action^='http']",
-    "link:not([href^='/static/'])", "script:not([src='/static/room.js'])",
+    "link:not([href^='/static/'])",
+    "script:not([src='/static/room.js']):not([src='/static/support.js'])"
+      + ":not([src='/static/exit-guard.js'])",
   ];
   for (const selector of forbidden) {
     for (const el of document.querySelectorAll(selector)) {

@@ -78,34 +78,55 @@ async def raise_risk_flag(
     assessment: Assessment,
 ) -> None:
     """Called by post_message, in its transaction, for an elevated or imminent message."""
-    now = tx.svc.clock.now()
-    flag = Flag(
-        group_id=access.group_id,
-        room_id=access.room_id,
-        message_id=message_id,
-        kind="risk",
-        level=assessment.level,
-        signals=list(assessment.signals),
-        subject_user_id=author.id,
-        status="open",
-        created_at=now,
-        updated_at=now,
+    urgent = assessment.level == "imminent"
+    nobody = urgent and (
+        await safety_queries.facilitators_online(tx.session, access.group_id, tx.svc.clock.now())
+        == 0
     )
+    await _raise_flag(
+        tx,
+        Flag(
+            group_id=access.group_id,
+            room_id=access.room_id,
+            message_id=message_id,
+            kind="risk",
+            level=assessment.level,
+            signals=list(assessment.signals),
+            subject_user_id=author.id,
+        ),
+        subject_alias=access.alias,
+        message=message,
+        urgent=urgent,
+        notify_admins=nobody,
+    )
+
+
+async def _raise_flag(
+    tx: Tx,
+    flag: Flag,
+    *,
+    subject_alias: str | None,
+    message: dict[str, Any] | None = None,
+    urgent: bool = False,
+    notify_admins: bool = False,
+) -> Flag:
+    """Store an open flag and, after commit, tell the group's facilitators."""
+    flag.status = "open"
+    flag.created_at = flag.updated_at = tx.svc.clock.now()
+    if flag.signals is None:
+        flag.signals = []
     tx.session.add(flag)
     await tx.session.flush()
-    urgent = assessment.level == "imminent"
-    nobody = (
-        urgent and await safety_queries.facilitators_online(tx.session, access.group_id, now) == 0
-    )
     tx.on_commit(
         FlagRaised(
-            group_id=access.group_id,
-            flag=flag_dict(flag, message=message, subject_alias=access.alias),
+            group_id=flag.group_id,
+            flag=flag_dict(flag, message=message, subject_alias=subject_alias),
             urgent=urgent,
-            notify_admins=nobody,
+            notify_admins=notify_admins,
             guide=escalation_guide(tx.svc.settings.escalation_guide_file) if urgent else None,
         )
     )
+    return flag
 
 
 async def worried_about(svc: Services, actor: User, room_id: object, seq: object) -> None:
@@ -120,7 +141,6 @@ async def worried_about(svc: Services, actor: User, room_id: object, seq: object
         )
         if msg is None or msg.deleted_at is not None:
             raise not_found("That message")
-        now = svc.clock.now()
         existing = await tx.session.scalar(
             select(Flag.id).where(
                 Flag.kind == "worried", Flag.message_id == msg.id, Flag.raised_by == actor.id
@@ -128,28 +148,17 @@ async def worried_about(svc: Services, actor: User, room_id: object, seq: object
         )
         if existing is not None:
             return  # already raised: once is enough
-        flag = Flag(
-            group_id=access.group_id,
-            room_id=access.room_id,
-            message_id=msg.id,
-            kind="worried",
-            level=None,
-            signals=[],
-            subject_user_id=msg.author_id,
-            raised_by=actor.id,
-            status="open",
-            created_at=now,
-            updated_at=now,
-        )
-        tx.session.add(flag)
-        await tx.session.flush()
-        tx.on_commit(
-            FlagRaised(
+        await _raise_flag(
+            tx,
+            Flag(
                 group_id=access.group_id,
-                flag=flag_dict(flag, subject_alias=msg.author_alias),
-                urgent=False,
-                notify_admins=False,
-            )
+                room_id=access.room_id,
+                message_id=msg.id,
+                kind="worried",
+                subject_user_id=msg.author_id,
+                raised_by=actor.id,
+            ),
+            subject_alias=msg.author_alias,
         )
 
 
@@ -224,27 +233,10 @@ async def open_support_room(svc: Services, actor: User, slug: str) -> int:
             await tx.session.flush()
             for uid in [actor.id, *facilitators]:
                 tx.on_commit(MembershipChanged(user_id=uid, added=[room.id], group_id=group.id))
-        now = svc.clock.now()
-        flag = Flag(
-            group_id=group.id,
-            room_id=room.id,
-            kind="talk",
-            level=None,
-            signals=[],
-            subject_user_id=actor.id,
-            status="open",
-            created_at=now,
-            updated_at=now,
-        )
-        tx.session.add(flag)
-        await tx.session.flush()
-        tx.on_commit(
-            FlagRaised(
-                group_id=group.id,
-                flag=flag_dict(flag, subject_alias=membership.alias),
-                urgent=False,
-                notify_admins=False,
-            )
+        await _raise_flag(
+            tx,
+            Flag(group_id=group.id, room_id=room.id, kind="talk", subject_user_id=actor.id),
+            subject_alias=membership.alias,
         )
         return room.id
 

@@ -48,6 +48,10 @@ class Connection:
         self.facilitates: set[int] = set()  # group ids: gets flags and alerts, full bodies
         self.is_admin = False
         self.paused: set[int] = set()  # rooms on a break: nothing live until it ends
+        # Paused rooms where nothing had been delivered yet: the first seq held back, so
+        # the end of the break knows where to catch up from.
+        self.held_from: dict[int, int] = {}
+        self.break_changes = 0  # bumped on every break event (see web/ws.py's heartbeat)
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(QUEUE_LIMIT)
         self.closed = False
 
@@ -92,16 +96,31 @@ class Connection:
                 return
 
     async def _resync(self, room_id: int) -> None:
-        last = self.rooms.get(room_id)
-        if room_id in self.paused or last is None:
+        if room_id in self.paused or room_id not in self.rooms:
             return
-        for missing in await self._fetch_gap(room_id, last, 2**31 - 1):
-            await self._send_text(encode({"type": "message", "message": missing}))
-            self.rooms[room_id] = missing["seq"]
+        last = self.rooms[room_id]
+        first_held = self.held_from.pop(room_id, None)
+        if last is None:
+            if first_held is None:
+                return  # nothing was held back
+            last = first_held - 1
+        try:
+            missing = await self._fetch_gap(room_id, last, 2**31 - 1)
+        except Exception:  # e.g. removed from the room meanwhile
+            log.warning("could not catch up on a room after a break")
+            return
+        for m in missing:
+            await self._send_text(encode({"type": "message", "message": m}))
+            self.rooms[room_id] = m["seq"]
 
     async def _deliver(self, room_id: int, seq: int, text: str) -> None:
-        if room_id not in self.rooms or room_id in self.paused:
-            return  # left the room since the event was queued, or taking a break
+        if room_id not in self.rooms:
+            return  # left the room since the event was queued
+        if room_id in self.paused:  # taking a break: caught up from the database after
+            if self.rooms[room_id] is None:
+                held = self.held_from.get(room_id)
+                self.held_from[room_id] = seq if held is None else min(held, seq)
+            return
         last = self.rooms[room_id]
         if last is not None and seq <= last:
             return  # already delivered (replay or duplicate)
@@ -189,6 +208,7 @@ class Hub:
                 conn.push_frame(frame)
         elif kind == "break_changed":
             for conn in list(self.by_user.get(event["user_id"], ())):
+                conn.break_changes += 1
                 for rid in event["room_ids"]:
                     if event["on_break"]:
                         conn.paused.add(rid)

@@ -14,20 +14,36 @@ How a message is read
 1. `normalise()`: Unicode NFKC, zero-width and other invisible characters removed, curly
    quotes made straight, lower case, leetspeak inside words (k1ll -> kill), long letter
    runs shortened (dieeee -> die), contractions expanded (can't -> can not), and chat
-   slang rewritten to plain words (kms -> kill myself, sewerslide -> suicide, tmrw ->
-   tomorrow).
-2. Each pattern in the tables below is searched in the normalised text. A match counts
+   slang and misspellings rewritten to plain words (kms -> kill myself, sewerslide and
+   suicdal -> suicide and suicidal, unalive myself -> kill myself, tmrw -> tomorrow).
+2. Each pattern in `_SIGNAL_TABLE` is searched in the normalised text. A match counts
    unless its clause (the stretch between punctuation or "but") shows that it is:
-   negated ("i am not going to kill myself"), in the past or about recovery ("i used to
-   cut", "two years free from self harm"), about someone else ("my friend said she wants
-   to die", "he is hopeless"), or inside a quotation ("the villain's line 'there is no
-   hope'").
-3. Strong patterns give a signal directly. Weak cues (a time, an apology, a farewell,
-   "i have decided", "got the pills") give a signal only in combination, so "tonight's
-   the night, first date" stays calm while "tonight's the night i finally do it, i'm
-   sorry" does not.
-4. The level is `imminent` if any imminent-class signal fired, else `elevated` if any
+   negated ("i am not going to kill myself", "i do not think i am suicidal"), in the past
+   or about recovery ("i used to cut", "two years free from self harm"), about someone
+   else ("my friend said she wants to die", "he is hopeless"), or inside a quotation
+   ("the villain's line 'there is no hope'"). Negation is local: "i do not want to be
+   here anymore" is a pattern of its own and stays passive ideation.
+3. Weak cues (`_CUE_TABLE`: a time, an apology, a farewell, "i have decided", "got the
+   pills", "i'm going to do it") give a signal only in combination (`_combine`), so
+   "tonight's the night, first date" stays calm while "tonight's the night i finally do
+   it. i'm sorry." does not. An ordinary reason for leaving ("see you next week", "early
+   train", "wish me luck") cancels farewell-type combinations.
+4. Fallbacks (`_FALLBACK_TABLE`) catch bare first-person acts ("kill myself lol") as
+   elevated when nothing imminent fired.
+5. The level is `imminent` if any imminent-class signal fired, else `elevated` if any
    elevated-class signal fired, else `none`.
+
+`method_detail` is set when a message that is at risk, or that talks about suicide or an
+overdose at all, names a method together with a specific detail (an amount, a named drug,
+mixing with alcohol, depth, a height).
+
+Each table row carries a speed gate: substrings one of which must occur for the pattern to
+be tried. Gates only skip work; tests check that they never change a result.
+
+Limits: it reads words, not people. Implicit farewells and plans with no risk vocabulary
+("i won't need them where i'm going"), sarcasm, and long posts that mix a past crisis
+with a present one are its weak spots; a place alone ("i'm on the bridge") is not enough
+for an alert. English only.
 """
 
 from __future__ import annotations
@@ -533,7 +549,8 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r(
             "here around alive",
-            r"\b(?:not|never) (?:going to )?be (?:here|around|alive) (?:after|by|past|tomorrow|this time|next week|for (?:the )?(?:weekend|new year|christmas))",
+            r"\b(?:not|never) (?:going to )?be (?:here|around|alive) (?:after|past) (?:tonight|today|this|tomorrow|the weekend)\b"
+            r"|\b(?:not|never) (?:going to )?be alive (?:by|tomorrow|this time|next week|for (?:the )?(?:weekend|new year|christmas))",
             "not going to be here after tonight",
         ),
         _r(
@@ -766,7 +783,7 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r(
             "thought think fantasi dream",
-            rf"\b(?:thoughts?|thinking|think|thought|fantasi[sz]ing|dreaming) (?:a lot )?(?:of|about) (?:is )?(?:ways to |how to |how i would |how i could |how i will )?(?:die|do it|suicide|{_SELF_ACT}|{_END_IT}|death(?! (?:and|of|in|penalty|metal|row))|dying(?! (?:and|of|in))|being dead|not being here|not being alive|not waking up)",
+            rf"\b(?:thoughts?|thinking|think|thought|fantasi[sz]ing|dreaming) (?:a lot )?(?:of|about) (?:is )?(?:ways to |how to |how i would |how i could |how i will )?(?:die|do it|suicide|{_SELF_ACT}|{_END_IT}|death(?! (?:and|of|in|penalty|metal|row|(?:a lot |so much )?(?:after|since) (?:losing|my|the|she|he|they|we)))|dying(?! (?:and|of|in))|being dead|not being here|not being alive|not waking up)",
             "thinking about suicide",
         ),
         _r("suicid", r"\bsuicid\w* (?:thoughts|ideation|feelings|urges)\b", "suicidal thoughts"),
@@ -783,7 +800,7 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r(
             "hope hoping wish pray",
-            r"\b(?:hope|hoping|hopes|wish|wishing|pray) (?:that )?(?:\w+ ){0,5}(?:crash(?:es)?|hits? me|hit by|kills? me|runs? me over|happens? to me)\b",
+            r"\b(?:hope|hoping|hopes|wish|wishing|pray) (?:that )?(?:(?!not\b)\w+ ){0,5}(?:crash(?:es)?|hits? me|hit by|kills? me|runs? me over|happens? to me)\b(?! into)",
             "hope something happens to me",
         ),
         _r(
@@ -907,7 +924,7 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
     "hopelessness": (
         _r(
             "hopeless",
-            r"\bhopeless\b(?! (?:at|with|when it comes|romantic|case|cause|task|about (?!the future|life|everything|myself|getting better|recovery|ever)))",
+            r"\bhopeless\b(?! (?:at|with|when it comes|romantic|case|cause|task|about (?!the future|life|everything|myself|getting better|recovery|ever)|about the future of))",
             "hopeless (who: checked by context)",
         ),
         _r(
@@ -959,7 +976,7 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r(
             "over ruined finished",
-            r"\bmy life is (?:over|ruined|finished)\b",
+            r"\bmy life is (?:over|ruined|finished)\b(?! if)",
             "my life is over",
         ),
         _r(
@@ -1097,7 +1114,7 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         _r(
             "do it through happen stupid end",
             r"\b(?:going to|about to|i will|i am|i|want to|ready to|decided to|finally|am) (?:finally |just |really |actually )?"
-            r"(?:do it|doing it|go through with it|going through with it|make it happen|do something stupid|end it|end this)\b(?! with)"
+            r"(?:do it|doing it|go through with it|going through with it|make it happen|do something stupid|end it|end this)\b(?! with| ?[-:])"
             r"|\bplan is to (?:do it|go through with it|end it)\b",
             "going to do it",
         ),
@@ -1426,8 +1443,11 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
     ),
     "travel": (
         _r(
-            "train flight plane trip drive bus ferry journey shift work moving move uni emigrat",
-            r"\b(?:train|flight|plane|trip|drive|driving|bus|ferry|journey|shift|work|moving (?:house|out|away|to)|move house|emigrat\w+|uni|university)\b",
+            "train flight plane trip drive bus ferry journey shift work moving move uni emigrat appointment"
+            " dentist doctor gp exam meeting wedding party visiting group break focus step",
+            r"\b(?:train|flight|plane|trip|drive|driving|bus|ferry|journey|shift|work|moving (?:house|out|away|to)|move house|emigrat\w+|uni|university"
+            r"|appointment|dentist|doctors?|gp|exams?|meeting|wedding|party|visiting"
+            r"|(?:leave|leaving|quit|quitting) (?:the|this) group|focus on|(?:take|taking) a break|step(?:ping)? back)\b",
             "early train",
         ),
     ),
@@ -1553,8 +1573,8 @@ _LEAVING_NOTES = frozenset(
         "saying my goodbyes",
     }
 )
-# Cues read as they are, without the context checks (a time or a farewell can be anywhere).
-_UNCHECKED = frozenset({"time", "return", "upbeat", "death_word"})
+# Cues read as they are, without the context checks (a time can be anywhere in a message).
+_UNCHECKED = frozenset({"time", "return", "travel", "upbeat", "death_word"})
 
 
 class _Context:
@@ -1707,7 +1727,7 @@ def _combine(signals: set[str], cues: dict[str, set[str]]) -> None:
         return
     strong = bool(signals)
     imminent = bool(signals & _IMMINENT)
-    # "i'm going to do it tonight", "tonight's the night i finally do it. i'm sorry."
+    # "tonight's the night i finally do it. i'm sorry.", "tomorrow morning i'm going to jump"
     if has("vague_act") and (
         (has("time") and not cues["vague_act"].isdisjoint(_TIMED_ACTS))
         or has("apology")
@@ -1726,7 +1746,6 @@ def _combine(signals: set[str], cues: dict[str, set[str]]) -> None:
         signals.add("means")
     if has("means_weak") and (
         has("finality")
-        or has("apology")
         or has("farewell")
         or has("death_word")
         or has("vague_act")
@@ -1744,8 +1763,7 @@ def _combine(signals: set[str], cues: dict[str, set[str]]) -> None:
         signals.add("plan")
     # "i've swallowed the tablets and i feel dizzy", "i'm on the roof, i'm going to jump"
     if n("act_weak") >= 2 or (
-        has("act_weak")
-        and (has("apology") or has("farewell") or has("vague_act") or has("time") or imminent)
+        has("act_weak") and (has("apology") or has("farewell") or has("vague_act") or imminent)
     ):
         signals.add("act_in_progress")
     # "no more pain after tonight. thank you all."
@@ -1768,7 +1786,7 @@ def _combine(signals: set[str], cues: dict[str, set[str]]) -> None:
         elif has("love_thanks") and (has("apology") or has("finality")) and strong:
             signals.add("goodbye")
         # "so this is it. thanks for trying everyone. i love you all"
-        elif not has("upbeat") and (
+        elif (
             n("apology") + n("love_thanks") + n("finality") >= 3
             and (has("apology") + has("love_thanks") + has("finality")) >= 2
         ):

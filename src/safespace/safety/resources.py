@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources as package_files
@@ -70,7 +70,7 @@ class CrisisResources:
         return self.regions.get(code) or self.regions[self.default_region]
 
     def to_json(self) -> str:
-        """Every region, ready for the page's script (safe inside a <script> data block)."""
+        """Every region, for the page's script (static/support.js) to switch between."""
         data = {
             "default": self.default_region,
             "regions": {
@@ -215,7 +215,9 @@ def load(path: str = "") -> CrisisResources:
         try:
             return parse(json.loads(Path(path).read_text("utf-8")))
         except (OSError, ValueError) as exc:
-            log.error("crisis resources file %s is not usable (%s); showing the defaults", path, exc)
+            log.error(
+                "crisis resources file %s is not usable (%s); showing the defaults", path, exc
+            )
     return parse(json.loads(_packaged_text()))
 
 
@@ -250,20 +252,19 @@ def _region_of(tag: str) -> str | None:
 def region_for(
     accept_language: str | None,
     chosen: str | None,
-    known: Iterable[str] | None = None,
+    resources: CrisisResources | None = None,
 ) -> str:
     """The region whose lines to show: the person's own choice if it is one we know, else the
-    first region named in their browser's languages (en-GB -> GB, fr-CA -> CA), else INT."""
-    codes = set(known) if known is not None else set(load().regions)
+    first region named in their browser's languages (en-GB -> GB, fr-CA -> CA), else the
+    file's default (INT, the international directory, in the packaged file)."""
+    res = resources or load()
     if chosen:
         code = chosen.strip().upper()
         code = ALIASES.get(code, code)
-        if code in codes:
+        if code in res.regions:
             return code
     for tag in _languages(accept_language or ""):
-        code = _region_of(tag)
-        if code in codes:
-            return code
-    if INTERNATIONAL in codes or not codes:
-        return INTERNATIONAL
-    return sorted(codes)[0]
+        found = _region_of(tag)
+        if found is not None and found in res.regions:
+            return found
+    return res.default_region

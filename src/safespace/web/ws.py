@@ -163,7 +163,10 @@ async def _serve(ws: WebSocket, svc: Services, principal: Principal, hello: dict
             for key, last in resume.items():
                 rid = int(key) if isinstance(key, str) and key.isdigit() else None
                 if rid in conn.rooms and isinstance(last, int) and last >= 0:
-                    await conn.replay(rid, last, fetch_after)
+                    if rid in conn.paused:
+                        conn.rooms[rid] = last  # on a break: caught up when it ends
+                    else:
+                        await conn.replay(rid, last, fetch_after)
                 else:
                     await ws.send_text(
                         encode(
@@ -175,7 +178,7 @@ async def _serve(ws: WebSocket, svc: Services, principal: Principal, hello: dict
                         )
                     )
         writer = asyncio.create_task(conn.run_writer())
-        heartbeat = asyncio.create_task(_keep_present(svc, presence))
+        heartbeat = asyncio.create_task(_keep_present(svc, presence, conn))
         reader = asyncio.create_task(_read_loop(ws, svc, conn, user))
         done, _ = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
         for task in (writer, reader):
@@ -193,11 +196,29 @@ async def _serve(ws: WebSocket, svc: Services, principal: Principal, hello: dict
             await safety.leave(svc, presence, sorted(conn.facilitates))
 
 
-async def _keep_present(svc: Services, presence: str) -> None:
+async def _keep_present(svc: Services, presence: str, conn: Connection) -> None:
+    """Keep this connection counted as online, and end breaks whose time is up (nobody
+    posts an event for that): the rooms resume and catch up on what was held back."""
     while True:
         await asyncio.sleep(PRESENCE_EVERY)
         with contextlib.suppress(Exception):
             await safety.still_here(svc, presence)
+        if not conn.paused:
+            continue
+        changes = conn.break_changes
+        try:
+            async with svc.db.read() as session:
+                still = set(
+                    await safety_queries.rooms_on_break(session, conn.user_id, svc.clock.now())
+                )
+        except Exception:
+            log.warning("could not check whether a break has ended")
+            continue
+        if conn.break_changes != changes:
+            continue  # a break began or ended meanwhile: look again next time
+        for rid in sorted(conn.paused - still):
+            conn.paused.discard(rid)
+            conn.push_resync(rid)
 
 
 async def _read_loop(ws: WebSocket, svc: Services, conn: Connection, user: Any) -> None:

@@ -126,8 +126,25 @@ async def _me(request: Request) -> Principal | None:
     return await resolve_principal(request)
 
 
-def _login_redirect(request: Request) -> RedirectResponse:
-    return _redirect("/login?next=" + quote(request.url.path))
+class LoginRequired(Exception):
+    """Raised by a private page for an anonymous visitor: the app answers with a redirect
+    to sign in, and back here afterwards."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
+async def login_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LoginRequired)
+    return _redirect("/login?next=" + quote(exc.path))
+
+
+async def _signed_in(request: Request) -> Principal:
+    me = await _me(request)
+    if me is None:
+        raise LoginRequired(request.url.path)
+    return me
 
 
 # ---------------------------------------------------------------- public pages
@@ -353,9 +370,7 @@ NOTICES = {
 
 @router.get("/settings", response_class=HTMLResponse)
 async def settings_page(request: Request) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _login_redirect(request)
+    me = await _signed_in(request)
     svc = services(request)
     async with svc.db.read() as session:
         sessions = await sessions_of(session, me.user.id)
@@ -373,9 +388,7 @@ async def settings_page(request: Request) -> Response:
 
 @router.post("/settings/sessions/{session_id}/end")
 async def end_session(request: Request, session_id: int) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _login_redirect(request)
+    me = await _signed_in(request)
     await _form(request)
     await accounts.end_session(services(request), me.user.id, session_id)
     if session_id == me.session.id:
@@ -385,9 +398,7 @@ async def end_session(request: Request, session_id: int) -> Response:
 
 @router.post("/settings/password", response_class=HTMLResponse)
 async def change_password(request: Request) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _login_redirect(request)
+    me = await _signed_in(request)
     form = await _form(request)
     svc = services(request)
     try:
@@ -417,9 +428,7 @@ async def change_password(request: Request) -> Response:
 
 @router.post("/settings/recovery-codes", response_class=HTMLResponse)
 async def regenerate_codes(request: Request) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _login_redirect(request)
+    me = await _signed_in(request)
     await _form(request)
     codes = await accounts.new_recovery_codes(services(request), me.user.id)
     return render(
@@ -437,9 +446,7 @@ async def regenerate_codes(request: Request) -> Response:
 
 @router.get("/groups/new", response_class=HTMLResponse)
 async def new_group_form(request: Request) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _login_redirect(request)
+    me = await _signed_in(request)
     if me.user.role not in ("facilitator", "admin"):
         raise AppError(
             "forbidden",
@@ -451,9 +458,7 @@ async def new_group_form(request: Request) -> Response:
 
 @router.post("/groups/new", response_class=HTMLResponse)
 async def new_group(request: Request) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _login_redirect(request)
+    me = await _signed_in(request)
     form = await _form(request)
     tags = [t.strip() for t in form.get("tags", "").split(",") if t.strip()]
     try:
@@ -474,9 +479,7 @@ async def new_group(request: Request) -> Response:
 
 @router.post("/g/{slug}/join")
 async def join(request: Request, slug: str) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _login_redirect(request)
+    me = await _signed_in(request)
     form = await _form(request)
     if form.get("accept") != "yes":
         return _redirect(f"/g/{slug}?error=accept#join")
@@ -494,9 +497,7 @@ async def join(request: Request, slug: str) -> Response:
 
 @router.post("/g/{slug}/accept")
 async def accept(request: Request, slug: str) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _login_redirect(request)
+    me = await _signed_in(request)
     form = await _form(request)
     if form.get("accept") != "yes":
         return _redirect(f"/g/{slug}?error=accept#join")
@@ -511,9 +512,7 @@ async def accept(request: Request, slug: str) -> Response:
 
 @router.post("/g/{slug}/alias")
 async def alias(request: Request, slug: str) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _login_redirect(request)
+    me = await _signed_in(request)
     form = await _form(request)
     try:
         await group_actions.set_alias(services(request), me.user, slug, form.get("alias", ""))
@@ -524,9 +523,7 @@ async def alias(request: Request, slug: str) -> Response:
 
 @router.post("/g/{slug}/leave")
 async def leave(request: Request, slug: str) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _login_redirect(request)
+    me = await _signed_in(request)
     await _form(request)
     await group_actions.leave_group(services(request), me.user, slug)
     return _redirect(f"/g/{slug}")
@@ -534,9 +531,7 @@ async def leave(request: Request, slug: str) -> Response:
 
 @router.get("/g/{slug}/rules/edit", response_class=HTMLResponse)
 async def rules_form(request: Request, slug: str) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _login_redirect(request)
+    me = await _signed_in(request)
     svc = services(request)
     async with svc.db.read() as session:
         group = await group_queries.group_detail(session, slug)
@@ -550,9 +545,7 @@ async def rules_form(request: Request, slug: str) -> Response:
 
 @router.post("/g/{slug}/rules", response_class=HTMLResponse)
 async def save_rules(request: Request, slug: str) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _login_redirect(request)
+    me = await _signed_in(request)
     form = await _form(request)
     rules = [line.strip() for line in form.get("rules", "").splitlines() if line.strip()]
     svc = services(request)
@@ -580,9 +573,7 @@ async def save_rules(request: Request, slug: str) -> Response:
 
 @router.get("/g/{slug}/room", response_class=HTMLResponse)
 async def room(request: Request, slug: str) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _login_redirect(request)
+    me = await _signed_in(request)
     return await _room_page(request, me, slug, notice=request.query_params.get("notice"))
 
 
@@ -642,9 +633,7 @@ async def _room_page(
 @router.post("/g/{slug}/room/send")
 async def room_send(request: Request, slug: str) -> Response:
     """The composer without JavaScript: post, then back to the room."""
-    me = await _me(request)
-    if me is None:
-        return _login_redirect(request)
+    me = await _signed_in(request)
     form = await _form(request)
     svc = services(request)
     async with svc.db.read() as session:
@@ -677,9 +666,7 @@ async def room_send(request: Request, slug: str) -> Response:
 @router.get("/rooms/{room_id}", response_class=HTMLResponse)
 async def any_room(request: Request, room_id: int) -> Response:
     """A room by id: the private line between a member and the facilitators, say."""
-    me = await _me(request)
-    if me is None:
-        return _login_redirect(request)
+    me = await _signed_in(request)
     async with services(request).db.read() as session:
         access = await access_room_as_member(session, me.user, room_id)
     return await _room_page(
@@ -689,9 +676,7 @@ async def any_room(request: Request, room_id: int) -> Response:
 
 @router.post("/g/{slug}/support-room")
 async def support_room(request: Request, slug: str) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _login_redirect(request)
+    me = await _signed_in(request)
     await _form(request)
     room_id = await safety.open_support_room(services(request), me.user, slug)
     return _redirect(f"/rooms/{room_id}?notice=support-opened")
@@ -699,9 +684,7 @@ async def support_room(request: Request, slug: str) -> Response:
 
 @router.post("/g/{slug}/break")
 async def take_break(request: Request, slug: str) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _login_redirect(request)
+    me = await _signed_in(request)
     form = await _form(request)
     minutes = int(form["minutes"]) if form.get("minutes", "").isdigit() else -1
     await safety.take_break(services(request), me.user, slug, minutes)
@@ -710,9 +693,7 @@ async def take_break(request: Request, slug: str) -> Response:
 
 @router.post("/rooms/{room_id}/worried/{seq}")
 async def worried(request: Request, room_id: int, seq: int) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _login_redirect(request)
+    me = await _signed_in(request)
     await _form(request)
     await safety.worried_about(services(request), me.user, room_id, seq)
     return _redirect(f"/rooms/{room_id}?notice=worried#m-{seq}")
@@ -721,9 +702,7 @@ async def worried(request: Request, room_id: int, seq: int) -> Response:
 @router.get("/facilitate", response_class=HTMLResponse)
 async def facilitate(request: Request) -> Response:
     """The facilitators' queue: every open item of every group they run."""
-    me = await _me(request)
-    if me is None:
-        return _login_redirect(request)
+    me = await _signed_in(request)
     svc = services(request)
     async with svc.db.read() as session:
         groups = await safety_queries.facilitated_groups(session, me.user)
@@ -750,9 +729,7 @@ async def facilitate(request: Request) -> Response:
 
 @router.post("/facilitate/flags/{flag_id}")
 async def facilitate_flag(request: Request, flag_id: int) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _login_redirect(request)
+    me = await _signed_in(request)
     form = await _form(request)
     await safety.set_flag_status(
         services(request), me.user, flag_id, form.get("status"), form.get("note") or None
@@ -765,9 +742,7 @@ async def facilitate_flag(request: Request, flag_id: int) -> Response:
 
 @router.get("/admin", response_class=HTMLResponse)
 async def admin_page(request: Request) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _login_redirect(request)
+    me = await _signed_in(request)
     if me.user.role != "admin":
         raise AppError("forbidden", "Only administrators can open this page.", 403)
     return render(
@@ -780,9 +755,7 @@ async def admin_page(request: Request) -> Response:
 
 @router.post("/admin/role", response_class=HTMLResponse)
 async def admin_role(request: Request) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _login_redirect(request)
+    me = await _signed_in(request)
     form = await _form(request)
     try:
         user = await accounts.set_role(
@@ -807,9 +780,7 @@ async def admin_role(request: Request) -> Response:
 @router.get("/settings/export")
 async def export_page(request: Request) -> Response:
     """Download everything we hold about you (a GET: it changes nothing)."""
-    me = await _me(request)
-    if me is None:
-        return _login_redirect(request)
+    me = await _signed_in(request)
     data = await export_account(services(request), me.user)
     return Response(
         json.dumps(data, indent=2, ensure_ascii=False),
@@ -822,9 +793,7 @@ async def export_page(request: Request) -> Response:
 
 @router.post("/settings/erase", response_class=HTMLResponse)
 async def erase_page(request: Request) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _login_redirect(request)
+    me = await _signed_in(request)
     form = await _form(request)
     svc = services(request)
     try:
@@ -853,9 +822,7 @@ async def erase_page(request: Request) -> Response:
 
 @router.post("/g/{slug}/retention")
 async def retention(request: Request, slug: str) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _login_redirect(request)
+    me = await _signed_in(request)
     form = await _form(request)
     try:
         await privacy.set_retention(
@@ -872,9 +839,7 @@ async def retention(request: Request, slug: str) -> Response:
 
 @router.post("/g/{slug}/delete")
 async def delete_group(request: Request, slug: str) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _login_redirect(request)
+    me = await _signed_in(request)
     form = await _form(request)
     if form.get("confirm") != "yes":
         return _redirect(f"/g/{slug}?error=confirm#manage")
