@@ -111,9 +111,7 @@ API_EXPECT: dict[tuple[str, str], dict[str, Expected]] = {
     # safety. One message in full ("Show" on a warned one), and "I'm worried" about its
     # author: the room's members only, like the room itself.
     ("GET", "/api/v1/rooms/{room_id}/messages/{seq}"): each(401, 200, 404, 200, 404, 404),
-    ("POST", "/api/v1/rooms/{room_id}/messages/{seq}/worried"): each(
-        401, 202, 404, 202, 404, 404
-    ),
+    ("POST", "/api/v1/rooms/{room_id}/messages/{seq}/worried"): each(401, 202, 404, 202, 404, 404),
     # The queue: anyone signed in may ask, and sees the flags of the groups they run (a
     # member or a stranger: none; an admin: every group's). See
     # test_the_flags_queue_shows_each_person_only_the_groups_they_run.
@@ -211,9 +209,7 @@ PAGE_EXPECT: dict[tuple[str, str], dict[str, Expected]] = {
         LOGIN, (303, r"^/rooms/\d+\?notice=support-opened$"), 403, 403, 403, 403
     ),
     ("POST", "/g/{slug}/break"): each(LOGIN, TO_ROOM, 403, TO_ROOM, 403, 403),
-    ("POST", "/rooms/{room_id}/worried/{seq}"): each(
-        LOGIN, WORRIED, 404, WORRIED, 404, 404
-    ),
+    ("POST", "/rooms/{room_id}/worried/{seq}"): each(LOGIN, WORRIED, 404, WORRIED, 404, 404),
     # the queue: facilitators (of any group: it shows their own) and admins
     ("GET", "/facilitate"): each(LOGIN, 403, 403, 200, 200, 200),
     ("POST", "/facilitate/flags/{flag_id}"): each(LOGIN, 404, 404, FLAG_SAVED, 404, FLAG_SAVED),

@@ -11,7 +11,6 @@ Set SAFETY_SHOTS=/some/dir to also save screenshots of each state the axe test c
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import os
 import re
@@ -53,8 +52,6 @@ SCENARIOS = {
 }
 SHOTS = os.environ.get("SAFETY_SHOTS", "")
 
-ALERT_TIMES: list[tuple[float, float]] = []  # (click -> card seen by the test, in-page)
-
 
 # --------------------------------------------------------------------------- helpers
 
@@ -82,27 +79,26 @@ class Crew:
         return int(self.group["room_id"])
 
 
-class FacilitatorPool:
-    """Facilitators made up front with `safespace users create`, several at once (each
-    command is a process of its own, a second or more on PostgreSQL): one per test."""
-
-    def __init__(self, site: SiteServer, count: int) -> None:
-        self.site = site
-        with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            self.ready = list(pool.map(lambda _: site.create_user_cli("facilitator"), range(count)))
-
-    def take(self) -> Account:
-        return self.ready.pop() if self.ready else self.site.create_user_cli("facilitator")
-
-
 @pytest.fixture(scope="module")
-def facilitators(site: SiteServer) -> FacilitatorPool:
-    return FacilitatorPool(site, 6 + len(SCENARIOS))
+def safety_facilitator(site: SiteServer) -> Account:
+    """The facilitator of this module's groups, made with `safespace users create`."""
+    return site.create_user_cli("facilitator")
 
 
-def make_crew(pool: FacilitatorPool, members: int) -> Crew:
-    site = pool.site
-    facilitator = pool.take()
+def clear_queue(site: SiteServer, facilitator: Account) -> None:
+    """Resolve whatever an earlier test left in this facilitator's queue (through the API),
+    so their queue and the alerts they get on arrival are this test's alone."""
+    r = site.api.get("/api/v1/flags", headers=facilitator.headers)
+    assert r.status_code == 200, r.text
+    for flag in r.json()["flags"]:
+        done = site.api.post(
+            f"/api/v1/flags/{flag['id']}", json={"status": "resolved"}, headers=facilitator.headers
+        )
+        assert done.status_code == 200, done.text
+
+
+def make_crew(site: SiteServer, facilitator: Account, members: int) -> Crew:
+    clear_queue(site, facilitator)
     group = site.create_group(owner=facilitator)
     people = []
     for _ in range(members):
@@ -188,9 +184,9 @@ def shoot(page: Any, name: str) -> None:
 
 
 def test_live_alert_check_in_and_collapsed_message(
-    site: SiteServer, facilitators: FacilitatorPool, person: PersonFactory
+    site: SiteServer, safety_facilitator: Account, person: PersonFactory
 ):
-    crew = make_crew(facilitators, 2)
+    crew = make_crew(site, safety_facilitator, 2)
     author, reader = crew.members
 
     fac = person("facilitator", crew.facilitator)
@@ -225,7 +221,6 @@ def test_live_alert_check_in_and_collapsed_message(
     fac.page.wait_for_selector("#alerts .alert-card", state="visible", timeout=5_000)
     waited = time.perf_counter() - started
     in_page = (fac.page.evaluate("window.__alertAt") - me.page.evaluate("window.__clickAt")) / 1000
-    ALERT_TIMES.append((waited, in_page))
     print(
         f"\nlive alert: {waited * 1000:.0f} ms from click to card (in-page {in_page * 1000:.0f} ms)"
     )
@@ -295,9 +290,9 @@ def test_live_alert_check_in_and_collapsed_message(
 
 
 def test_queue_acknowledge_then_resolve(
-    site: SiteServer, facilitators: FacilitatorPool, person: PersonFactory
+    site: SiteServer, safety_facilitator: Account, person: PersonFactory
 ):
-    crew = make_crew(facilitators, 1)
+    crew = make_crew(site, safety_facilitator, 1)
     author = crew.members[0]
     posted = site.post_api(author.account, crew.room_id, IMMINENT)
 
@@ -338,8 +333,9 @@ def test_queue_acknowledge_then_resolve(
         "/api/v1/flags", params={"status": "resolved"}, headers=crew.facilitator.headers
     )
     assert r.status_code == 200, r.text
-    resolved = [f for f in r.json()["flags"] if f["message"] and f["message"]["body"] == IMMINENT]
+    resolved = [f for f in r.json()["flags"] if f["room_id"] == crew.room_id]
     assert len(resolved) == 1 and resolved[0]["status"] == "resolved", resolved
+    assert resolved[0]["message"]["body"] == IMMINENT
     assert resolved[0]["note"] == note
 
 
@@ -347,9 +343,9 @@ def test_queue_acknowledge_then_resolve(
 
 
 def test_worried_about_someone(
-    site: SiteServer, facilitators: FacilitatorPool, person: PersonFactory
+    site: SiteServer, safety_facilitator: Account, person: PersonFactory
 ):
-    crew = make_crew(facilitators, 2)
+    crew = make_crew(site, safety_facilitator, 2)
     flagged, worrier = crew.members
 
     fac = person("facilitator", crew.facilitator)
@@ -393,7 +389,7 @@ def test_worried_about_someone(
     assert them.page.locator("#check-in").is_hidden()
     new_frames = frame_types(them_frames[seen_frames:])
     assert set(new_frames) <= {"pong"}, f"the flagged member received {new_frames}"
-    assert "worried" not in them.page.content().lower()
+    assert "worried" not in them.page.locator(".room").inner_html().lower()
 
     # /facilitate lists it. (The queue's heading reads "A member is worried about someone",
     # with the alias in the item's details; the live card above names them in its heading.)
@@ -401,7 +397,6 @@ def test_worried_about_someone(
     item = queue_item(fac.page, ORDINARY)
     assert item.count() == 1
     assert item.locator("h2").inner_text().startswith("A member is worried about")
-    assert re.search(r"A member is worried about\b", item.inner_text())
     assert flagged.alias in item.locator(".meta").inner_text()
     assert item.locator("blockquote").inner_text() == ORDINARY
     assert "urgent" not in (item.get_attribute("class") or "")
@@ -411,9 +406,9 @@ def test_worried_about_someone(
 
 
 def test_private_line_to_the_facilitators(
-    site: SiteServer, facilitators: FacilitatorPool, person: PersonFactory
+    site: SiteServer, safety_facilitator: Account, person: PersonFactory
 ):
-    crew = make_crew(facilitators, 2)
+    crew = make_crew(site, safety_facilitator, 2)
     member, bystander = crew.members
 
     fac = person("facilitator", crew.facilitator)
@@ -483,9 +478,9 @@ def test_private_line_to_the_facilitators(
 
 
 def test_take_a_break_and_come_back(
-    site: SiteServer, facilitators: FacilitatorPool, person: PersonFactory
+    site: SiteServer, safety_facilitator: Account, person: PersonFactory
 ):
-    crew = make_crew(facilitators, 2)
+    crew = make_crew(site, safety_facilitator, 2)
     member, talker = crew.members
 
     me = person("member", member.account)
@@ -541,10 +536,9 @@ def test_take_a_break_and_come_back(
 # --------------------------------------------------------------------------- 6. nobody online
 
 
-def test_no_facilitator_banner_follows_presence(
-    site: SiteServer, facilitators: FacilitatorPool, person: PersonFactory
-):
-    crew = make_crew(facilitators, 1)
+def test_no_facilitator_banner_follows_presence(site: SiteServer, person: PersonFactory):
+    # A facilitator of their own: nobody who runs this group has been online yet.
+    crew = make_crew(site, site.create_user_cli("facilitator"), 1)
     me = person("member", crew.members[0].account)
     me.open_room(crew.slug)
     banner = me.page.locator("#no-facilitator")
@@ -571,13 +565,13 @@ def test_no_facilitator_banner_follows_presence(
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_safety_screens_have_no_axe_violations(
     site: SiteServer,
-    facilitators: FacilitatorPool,
+    safety_facilitator: Account,
     person: PersonFactory,
     axe_source: str,
     scenario: str,
 ):
     options = SCENARIOS[scenario]
-    crew = make_crew(facilitators, 2)
+    crew = make_crew(site, safety_facilitator, 2)
     author, reader = crew.members
     found: list[str] = []
     checked: list[str] = []

@@ -88,8 +88,8 @@ def _in_viewport(page: Any, selector: str) -> None:
 
 
 def _check_controls(page: Any) -> None:
-    """Both controls visible, whole, on screen; the page doesn't scroll sideways; and they
-    stay on screen when the page is scrolled to its end."""
+    """Both controls visible, whole and on screen, the help bar not too wide for them, and
+    they stay on screen when the page is scrolled to its end."""
     support = page.locator("#support-now")
     assert support.is_visible(), page.url
     assert support.inner_text().strip() == "I need support now"
@@ -98,8 +98,9 @@ def _check_controls(page: Any) -> None:
     assert exit_link.get_attribute("href")
     _in_viewport(page, "#support-now")
     _in_viewport(page, "nav.helpbar [data-quick-exit]")
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"{page.url} scrolls sideways by {overflow}px"
+    bar = page.locator("nav.helpbar .helpbar-inner")
+    overflow = bar.evaluate("e => e.scrollWidth - e.clientWidth")
+    assert overflow <= 0, f"{page.url}: the help bar is {overflow}px too wide"
     page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
     _in_viewport(page, "#support-now")
     _in_viewport(page, "nav.helpbar [data-quick-exit]")

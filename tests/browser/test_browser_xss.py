@@ -132,13 +132,18 @@ INSPECT = """
 """
 
 # Each message is exactly: <li class="msg"><p class="who"><span class="alias"/> <time/></p>
-# <p class="body">text only</p></li>
+# <p class="body">text only</p></li>, then (on others' messages) our own "⋯" menu.
 MESSAGE_STRUCTURE = """
 () => {
   const bad = [];
   for (const li of document.querySelectorAll("#messages li.msg")) {
     const kids = [...li.children].map((e) => `${e.localName}.${e.className}`);
-    if (kids.join(" ") !== "p.who p.body") bad.push(`li ${li.id}: ${kids.join(" ")}`);
+    const shape = kids.join(" ");
+    if (shape !== "p.who p.body" && shape !== "p.who p.body details.more") {
+      bad.push(`li ${li.id}: ${shape}`);
+    }
+    const menu = li.querySelector("details.more");
+    if (menu && menu.querySelector("form.worried") === null) bad.push(`li ${li.id}: odd menu`);
     const who = [...li.querySelector(".who").children].map((e) => e.localName).join(" ");
     if (who !== "span time") bad.push(`li ${li.id} .who: ${who}`);
     const body = li.querySelector(".body");

@@ -26,7 +26,6 @@ from safespace.queries import safety as safety_queries
 from safespace.queries.rooms import RoomAccess, access_room_as_member
 from safespace.queries.safety import flag_context, flag_dict
 from safespace.safety.assess import Assessment
-from safespace.safety.guide import escalation_guide
 from safespace.services import Services
 
 PRESENCE_TTL = timedelta(seconds=90)
@@ -123,7 +122,11 @@ async def _raise_flag(
             flag=flag_dict(flag, message=message, subject_alias=subject_alias),
             urgent=urgent,
             notify_admins=notify_admins,
-            guide=escalation_guide(tx.svc.settings.escalation_guide_file) if urgent else None,
+            guide=(
+                safety_queries.response_guide(tx.svc.settings.escalation_guide_file)
+                if urgent
+                else None
+            ),
         )
     )
     return flag

@@ -203,8 +203,10 @@ class Hub:
         elif kind == "flag_raised":
             self._flag_raised(event)
         elif kind == "flag_updated":
+            # The group's facilitators, and admins: they may hold an alert for it from a
+            # time when no facilitator was online, and should see it picked up.
             frame = encode({"type": "flag_updated", "flag": event["flag"]})
-            for conn in self._facilitators_of(event["group_id"]):
+            for conn in self._facilitators_of(event["group_id"], admins=True):
                 conn.push_frame(frame)
         elif kind == "break_changed":
             for conn in list(self.by_user.get(event["user_id"], ())):
@@ -248,12 +250,12 @@ class Hub:
                 text = collapsed
             conn.push_message(event["room_id"], seq, text)
 
-    def _facilitators_of(self, group_id: int) -> list[Connection]:
+    def _facilitators_of(self, group_id: int, admins: bool = False) -> list[Connection]:
         return [
             conn
             for conns in self.by_user.values()
             for conn in conns
-            if group_id in conn.facilitates
+            if group_id in conn.facilitates or (admins and conn.is_admin)
         ]
 
     def _flag_raised(self, event: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -11,8 +12,37 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from safespace.db.models import Flag, Group, Membership, Message, Presence, Room, User
 from safespace.privacy.keystore import KeyStore
 from safespace.queries.messages import iso, readable
+from safespace.safety.guide import escalation_guide
+
+log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 200
+
+
+def response_guide(path: str) -> dict[str, Any]:
+    """The operator's response guide (SAFESPACE_ESCALATION_GUIDE), or the packaged one when
+    theirs can't be read or isn't a guide: a broken file must never stop an alert, or a
+    message from being posted."""
+    if path:
+        try:
+            guide = escalation_guide(path)
+            steps = guide.get("steps") if isinstance(guide, dict) else None
+            if (
+                isinstance(guide.get("title"), str)
+                and isinstance(steps, list)
+                and steps
+                and all(
+                    isinstance(step, dict)
+                    and isinstance(step.get("title"), str)
+                    and isinstance(step.get("text"), str)
+                    for step in steps
+                )
+            ):
+                return guide
+            log.error("response guide file %s is not usable: it needs a title and steps", path)
+        except Exception as exc:
+            log.error("response guide file %s is not usable: %r", path, exc)
+    return escalation_guide()
 
 
 def flag_context(flag_id: int) -> bytes:

@@ -21,7 +21,7 @@ from safespace.events.hub import Connection, encode
 from safespace.queries import safety as safety_queries
 from safespace.queries.accounts import Principal
 from safespace.queries.messages import Viewer, between, history, readable
-from safespace.queries.rooms import access_room_as_member
+from safespace.queries.rooms import access_room_as_member, facilitated_group_ids
 from safespace.services import Services
 from safespace.web.deps import resolve_principal, same_origin
 
@@ -121,14 +121,23 @@ async def _serve(ws: WebSocket, svc: Services, principal: Principal, hello: dict
     now = svc.clock.now()
     async with svc.db.read() as session:
         rooms = await safety_queries.room_groups(session, user)
-        conn.facilitates = set(await safety_queries.facilitated_groups(session, user))
+        # The groups this person runs: their flags and alerts, warned messages in full (as
+        # the HTTP history shows them). An admin is told of an alert elsewhere only when
+        # nobody who runs that group is online (events/hub.py).
+        conn.facilitates = set(await facilitated_group_ids(session, user.id))
         conn.paused = set(await safety_queries.rooms_on_break(session, user.id, now))
         online = {
             gid: await safety_queries.facilitators_online(session, gid, now)
             for gid in set(rooms.values())
         }
+        # Urgent alerts nobody has picked up yet: a facilitator's own groups, an admin's
+        # every group (the queue's reach, queries/safety.py).
         waiting = await safety_queries.flags_for(
-            session, svc.keys, sorted(conn.facilitates), statuses=("open",), urgent_only=True
+            session,
+            svc.keys,
+            await safety_queries.facilitated_groups(session, user),
+            statuses=("open",),
+            urgent_only=True,
         )
     conn.is_admin = user.role == "admin"
     room_ids = list(rooms)

@@ -11,7 +11,6 @@ from safespace.actions import safety
 from safespace.queries import safety as queries
 from safespace.queries.messages import iso, one_message
 from safespace.queries.rooms import access_room_as_member
-from safespace.safety.guide import escalation_guide
 from safespace.web.api.schemas import Break, FlagUpdate
 from safespace.web.deps import CurrentUser, Svc
 
@@ -45,7 +44,7 @@ async def flags(
     async with svc.db.read() as session:
         groups = await queries.facilitated_groups(session, user)
         items = await queries.flags_for(session, svc.keys, groups, statuses=statuses)
-    return {"flags": items, "guide": escalation_guide(svc.settings.escalation_guide_file)}
+    return {"flags": items, "guide": queries.response_guide(svc.settings.escalation_guide_file)}
 
 
 @router.post("/flags/{flag_id}")

@@ -6,7 +6,7 @@ let retry = 1000;
 
 function announce(flag, urgent) {
   const card = document.createElement("section");
-  card.className = "alert-card";
+  card.className = urgent ? "alert-card" : "alert-card flag-card";
   card.setAttribute("role", urgent ? "alert" : "status");
   const title = document.createElement("h2");
   const who = flag.subject && flag.subject.alias ? flag.subject.alias : "A member";

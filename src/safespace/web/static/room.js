@@ -271,6 +271,8 @@ function showFacilitatorsOnline(online) {
 function showCheckIn(level) {
   checkIn.dataset.level = level;
   checkIn.querySelector(".urgent-only").hidden = level !== "imminent";
+  checkIn.querySelector(".say-imminent").hidden = level !== "imminent";
+  checkIn.querySelector(".say-elevated").hidden = level === "imminent";
   checkIn.hidden = false;
   announcer.textContent = "It sounds like things are really hard right now. Ways to get support are shown above the messages.";
 }
@@ -279,7 +281,8 @@ function showAlert(flag, urgent, guide) {
   // For facilitators only: the server sends these to nobody else.
   alertsBox.hidden = false;
   const card = document.createElement("section");
-  card.className = "alert-card";
+  // Red is kept for danger: other items for facilitators are calm cards.
+  card.className = urgent ? "alert-card" : "alert-card flag-card";
   card.setAttribute("role", urgent ? "alert" : "status");
   const title = document.createElement("h2");
   const who = flag.subject && flag.subject.alias ? flag.subject.alias : "A member";
