@@ -342,10 +342,6 @@ async def test_an_imminent_message_sent_over_the_socket_checks_in_with_the_autho
         await ws.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="actions/messages.py: a retry of the same client_id answers without check_in",
-)
 async def test_a_retried_post_still_checks_in_with_the_author(server, client, room: Room) -> None:
     """A phone that lost the first answer retries with the same client_id: nothing is
     posted twice, and the author must still be offered help."""

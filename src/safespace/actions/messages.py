@@ -87,7 +87,7 @@ async def post_message(
             first = await _existing(session, access.room_id, actor.id, client_id)
         if first is None:
             raise
-        return Posted((await readable(svc.keys, access.group_id, [first]))[0], duplicate=True)
+        return await _again(svc, access.group_id, first)
 
 
 async def _post(
@@ -96,7 +96,7 @@ async def _post(
     access = await access_room_as_member(tx.session, actor, room_id)
     first = await _existing(tx.session, access.room_id, actor.id, client_id)
     if first is not None:
-        return Posted((await readable(tx.svc.keys, access.group_id, [first]))[0], duplicate=True)
+        return await _again(tx.svc, access.group_id, first)
     if not access.rules_current:
         raise AppError(
             "rules_not_accepted",
@@ -141,6 +141,14 @@ async def _post(
         await safety.raise_risk_flag(tx, access, actor, data, msg.id, assessment)
         check_in = assessment.level
     return Posted(data, duplicate=False, check_in=check_in)
+
+
+async def _again(svc: Services, group_id: int, first: Message) -> Posted:
+    """A retry gets the first answer again, check-in included: a phone that lost the first
+    answer to a worrying message must still offer its author support."""
+    message = (await readable(svc.keys, group_id, [first]))[0]
+    check_in = first.risk_level if first.risk_level in ("elevated", "imminent") else None
+    return Posted(message, duplicate=True, check_in=check_in)
 
 
 def auto_warning(assessment: Assessment) -> list[str] | None:

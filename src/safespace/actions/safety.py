@@ -135,6 +135,7 @@ async def _raise_flag(
 async def worried_about(svc: Services, actor: User, room_id: object, seq: object) -> None:
     """ "I'm worried about this person": private to the group's facilitators. The person it
     is about is never told, and never told who."""
+    await svc.limits.hit("reports", str(actor.id))  # flags share the reports budget
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
         raise not_found("That message")
     async with transaction(svc) as tx:
@@ -205,6 +206,7 @@ async def set_flag_status(
 async def open_support_room(svc: Services, actor: User, slug: str) -> int:
     """Open (or reopen) a private room between a member and the group's facilitators,
     and let the facilitators know someone would like to talk."""
+    await svc.limits.hit("reports", str(actor.id))  # each call raises a flag
     async with transaction(svc) as tx:
         group = await group_for_update(tx, slug)
         membership = await tx.session.scalar(

@@ -28,7 +28,6 @@ from safespace.queries.messages import history, one_message_or_none
 from safespace.queries.privacy import export_account
 from safespace.queries.rooms import access_room_as_member
 from safespace.ratelimit import client_address, with_retry_after
-from safespace.safety.guide import escalation_guide
 from safespace.web.deps import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -721,7 +720,7 @@ async def facilitate(request: Request) -> Response:
         request,
         "facilitate.html",
         flags=items,
-        guide=escalation_guide(svc.settings.escalation_guide_file),
+        guide=safety_queries.response_guide(svc.settings.escalation_guide_file),
         notice=request.query_params.get("notice"),
         title="Your queue · SafeSpace",
     )
