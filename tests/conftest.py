@@ -14,8 +14,6 @@ Passwords are hashed with argon2id at a low cost except in tests marked real_arg
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextlib
 import itertools
 import os
@@ -29,12 +27,15 @@ import pytest
 from argon2 import PasswordHasher
 
 from helpers import (
+    PG_HOST_URL,
     LiveServer,
     Room,
     create_group,
     join,
     make_client,
+    pg_admin,
     privileged,
+    run_isolated,
     signup,
 )
 from safespace import passwords
@@ -42,7 +43,6 @@ from safespace.clock import FrozenClock
 from safespace.settings import Settings
 
 DB_KIND = os.environ.get("SAFESPACE_TEST_DB", "sqlite").strip().lower() or "sqlite"
-PG_HOST_URL = os.environ.get("SAFESPACE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 if DB_KIND not in {"sqlite", "postgres"}:
@@ -52,27 +52,9 @@ if DB_KIND not in {"sqlite", "postgres"}:
 # --------------------------------------------------------------------------- postgres
 
 
-async def _pg_admin(*statements: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(f"{PG_HOST_URL}/postgres", timeout=5)
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-def _run_isolated(coro: Any) -> Any:
-    """Run a coroutine to completion on its own loop in its own thread, away from the
-    test's loop (these run from synchronous fixtures)."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
 def _pg_create(name: str) -> str:
     try:
-        _run_isolated(_pg_admin(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'))
+        run_isolated(pg_admin(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # unreachable server, refused, auth...
         reason = f"PostgreSQL at {PG_HOST_URL} is not usable: {exc!r}"
         if IN_CI:
@@ -83,7 +65,7 @@ def _pg_create(name: str) -> str:
 
 def _pg_drop(name: str) -> None:
     with contextlib.suppress(Exception):
-        _run_isolated(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        run_isolated(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def _pg_truncate(url: str) -> None:
@@ -123,7 +105,7 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
         yield ""
         return
     url = request.getfixturevalue("pg_database")
-    _run_isolated(_pg_truncate(url))
+    run_isolated(_pg_truncate(url))
     yield url
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 import socket
 import uuid
 from collections import deque
@@ -421,3 +422,29 @@ async def open_ws(
         await ws.send(frame)
         ws.ready = await ws.expect("ready")
     return ws
+
+
+# --------------------------------------------------------------------------- postgres admin
+
+PG_HOST_URL = os.environ.get("SAFESPACE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432")
+
+
+async def pg_admin(*statements: str) -> None:
+    """Run statements on the server's maintenance database (CREATE/DROP DATABASE)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(f"{PG_HOST_URL}/postgres", timeout=5)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def run_isolated(coro: Any) -> Any:
+    """Run a coroutine on its own loop in its own thread, away from the test's loop (for
+    synchronous fixtures and teardown)."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()

@@ -12,7 +12,6 @@ Runs on SQLite and PostgreSQL (SAFESPACE_TEST_DB=sqlite|postgres).
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import json
 import os
@@ -34,6 +33,7 @@ from sqlalchemy import JSON, LargeBinary, String, Table, select
 
 from helpers import (
     PASSWORD,
+    PG_HOST_URL,
     Account,
     LiveServer,
     Room,
@@ -46,8 +46,10 @@ from helpers import (
     login,
     make_client,
     open_ws,
+    pg_admin,
     post,
     privileged,
+    run_isolated,
     signup,
 )
 from safespace.actions import jobs
@@ -62,7 +64,6 @@ from safespace.services import Services
 from safespace.settings import Settings
 
 DB_KIND = os.environ.get("SAFESPACE_TEST_DB", "sqlite").strip().lower() or "sqlite"
-PG_HOST_URL = os.environ.get("SAFESPACE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("SAFESPACE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SAFESPACE = Path(sys.executable).with_name("safespace")
 PG_DUMP = os.environ.get("PG_DUMP", "pg_dump")
@@ -114,31 +115,8 @@ async def pg_dump(url: str) -> bytes:
     return out.encode()
 
 
-def _pg_admin_sync(*statements: str) -> None:
-    async def go() -> None:
-        import asyncpg
-
-        conn = await asyncpg.connect(f"{PG_HOST_URL}/postgres", timeout=5)
-        try:
-            for statement in statements:
-                await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    # Own thread, own loop: these run from synchronous fixtures and teardown.
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, go()).result()
-
-
-async def _pg_admin(*statements: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(f"{PG_HOST_URL}/postgres", timeout=5)
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
+def _admin_now(*statements: str) -> None:
+    run_isolated(pg_admin(*statements))
 
 
 @pytest.fixture
@@ -151,12 +129,12 @@ def shred_settings(settings: Settings, request: pytest.FixtureRequest) -> Iterat
         return
     request.getfixturevalue("pg_database")  # skips or fails early when unreachable
     name = f"safespace_keys_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    _pg_admin_sync(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
+    _admin_now(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
     try:
         yield replace(settings, keys_database_url=f"{PG_HOST_URL}/{name}")
     finally:
         with contextlib.suppress(Exception):
-            _pg_admin_sync(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            _admin_now(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --------------------------------------------------------------------------- raw storage
@@ -209,7 +187,7 @@ class Backup:
         dump = where / f"{stem}.sql"
         dump.write_bytes(await pg_dump(settings.database_url))
         name = f"safespace_restore_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-        await _pg_admin(f'CREATE DATABASE "{name}"')
+        await pg_admin(f'CREATE DATABASE "{name}"')
         url = f"{PG_HOST_URL}/{name}"
         code, _, err = await run_proc(
             PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", f"--dbname={url}", f"--file={dump}"
@@ -250,7 +228,7 @@ class Backup:
     async def drop(self) -> None:
         if self.restored_name:
             with contextlib.suppress(Exception):
-                await _pg_admin(f'DROP DATABASE IF EXISTS "{self.restored_name}" WITH (FORCE)')
+                await pg_admin(f'DROP DATABASE IF EXISTS "{self.restored_name}" WITH (FORCE)')
 
 
 async def decrypt_all(
