@@ -277,6 +277,7 @@ _WORDS = {
     "hopeles": "hopeless",
     "pils": "pills",
     "diee": "die",
+    "til": "until",
 }
 _WORD_RE = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, _WORDS), key=len)[::-1]) + r")\b")
 # Phrases, each tried only when the text holds its gate (a plain substring).
@@ -294,6 +295,8 @@ _PHRASES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("any more", r"\bany more\b", "anymore"),
         ("no more", r"\b(here|alive|living|this|it|go on|do this|live) no more\b", r"\1 anymore"),
         ("good", r"\bgood ?bye\b", "goodbye"),
+        ("s the", r"\b(tonight|today|tomorrow)s the\b", r"\1 is the"),
+        ("id ", r"\bid (be|rather|love|like|never|just|have|prefer|want)\b", r"i would \1"),
         ("good", r"\bgood ?night\b", "goodnight"),
         # suicide, suicidal and their common misspellings (sucidal, suicdal, suiside)
         ("d", r"\bsu?[iu]?[cs]{1,2}[iy]?d(e|es|al|ally|ality)\b", r"suicid\1"),
@@ -352,7 +355,8 @@ _METHOD_ACT = (
     r"|(?:slit|cut)(?:ting)? my (?:wrists?|throat)|set(?:ting)? myself on fire"
     r"|(?:jump(?:ing)?|throw(?:ing)? myself) (?:off|from|in front of|under) (?:a|the|my|this|that) \w+"
     r"|step(?:ping)? (?:out )?in front of (?:a|the) \w+|walk(?:ing)? (?:into|in front of) (?:traffic|the sea|a \w+|the \w+)"
-    r"|driv(?:e|ing) (?:my car )?(?:into|off) (?:a|the) \w+|crash(?:ing)? my car|drink(?:ing)? myself to death)"
+    r"|driv(?:e|ing) (?:my car )?(?:into|off) (?:a|the) \w+|crash(?:ing)? my car|drink(?:ing)? myself to death"
+    r"|swerv(?:e|ing) (?:my car )?into (?:oncoming )?(?:traffic|a \w+|the \w+))"
 )
 # "killing myself at the gym" is a figure of speech.
 _KILL_MYSELF = (
@@ -390,8 +394,8 @@ _AMOUNT = (
     r"|twenty|thirty|forty|fifty|sixty|a hundred|hundreds of)"
 )
 _OD_OBJECT = (
-    rf"(?:{_AMOUNT} (?:of )?(?:my |the |those |these |his |her |\w+ )?(?:\w+ )?"
-    rf"(?:{_PILLS}|bottle|box|packet|pack|strip|them)\b|everything in the (?:medicine )?(?:cabinet|cupboard|drawer|box)"
+    rf"(?:{_AMOUNT} (?:of )?(?:my |the |those |these |his |her |\w+ )?(?:\w+ ){{0,2}}"
+    rf"(?:{_PILLS}|bottle|box|packet|pack|strip|them)\b|everything in (?:the|my) (?:medicine |first aid )?(?:cabinet|cupboard|drawer|box|bag|bathroom)"
     r"|everything (?:i had|i have|i could find|in the house)"
     r"|the lot|all of (?:them|it))"
     r"(?! (?:for (?:the|this|my|a) \w+|out|back|to (?:the|count|sort|organi[sz]e|check)|with me|on holiday|in (?:the|my) (?:bag|organiser|organizer)))"
@@ -476,6 +480,16 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             r"(?= *(?:$|[.,;!?]|and\b|to (?:kill|end|die|do it|take|overdose)|for (?:how|when|where|it)))",
             "I have a plan (not: a plan for the weekend)",
         ),
+        _r(
+            "high enough",
+            r"\bfound (?:a|the) (?:\w+ )?(?:spot|place|building|bridge|cliff|drop|roof) (?:that is )?high enough\b|\bfound a high enough\b",
+            "found a high enough spot",
+        ),
+        _r(
+            "how much how many",
+            r"\bi know (?:exactly )?how (?:many|much) (?:it would take|i would need|it takes|i need|would do it)\b",
+            "I know how many it would take",
+        ),
         _r("plan", r"\b(?:my|a) suicide plan\b", "suicide plan"),
         _r(
             "plan",
@@ -514,11 +528,16 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
     "means": (
         _r(
             "sav stockpil hoard collect stash stor",
-            rf"\b(?:saving|saved|stockpil\w*|hoard\w*|collect(?:ed|ing)|stash\w*|storing|stored) (?:up )?(?:all )?(?:my |the |these |some |enough )?(?:\w+ )?{_PILLS}\b(?! (?:box|organi[sz]er|receipts?|dispenser|packaging|bottles))"
+            rf"\b(?:saving|saved|stockpil\w*|hoard\w*|collect(?:ed|ing)|stash\w*|storing|stored) (?:up )?(?:all )?(?:my |the |these |some |enough (?:of (?:my|the) )?)?(?:\w+ )?{_PILLS}\b(?! (?:box|organi[sz]er|receipts?|dispenser|packaging|bottles))"
             rf"|\b{_PILLS} (?:saved|stockpiled|hoarded|stashed|collected)\b|\ba (?:stash|stockpile|hoard) of {_PILLS}",
             "stockpiling pills",
         ),
         _r("enough", rf"\benough {_PILLS} (?:to|now|right now|here)\b", "enough tablets to"),
+        _r(
+            "chemist pharmac shop",
+            rf"\b(?:different|several|\d+|two|three|four) (?:chemists|pharmacies|shops|stores|supermarkets)\b.{{0,60}}\b(?:{_PILLS}|how many)\b",
+            "buying pills from several chemists",
+        ),
         _r(
             "front lined counted laid hand next beside with ready",
             rf"\b(?:{_PILLS}|blade|razor|knife|rope|gun|noose) (?:are |is )?(?:all )?(?:in front of me|lined up|counted out|laid out|in my hand|next to me|beside me|ready)\b(?! (?:for (?:the|my|tomorrow|work|school|the morning)))",
@@ -576,6 +595,16 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "no next week for me",
         ),
         _r(
+            "able to after",
+            r"\b(?:will not|would not|am not going to) be able to (?:\w+ ){0,3}?after (?:tonight|today|tomorrow|this weekend|this week)\b",
+            "won't be able to after tonight",
+        ),
+        _r(
+            "problem burden bother",
+            r"\bnot (?:going to )?be a (?:problem|burden|bother) (?:for|to) (?:anyone|anybody|you|everyone|them) (?:anymore )?(?:after|past|from) (?:tonight|today|tomorrow|this weekend|now)\b",
+            "won't be a problem for anyone after tonight",
+        ),
+        _r(
             "last final",
             r"\b(?:last|final) (?:night|day|week) (?:of my life|alive|on earth)\b",
             "last night alive",
@@ -583,6 +612,23 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
     ),
     "goodbye": (
         _r("goodbye farewell", r"\bthis is (?:my )?(?:goodbye|farewell)\b", "this is goodbye"),
+        _r(
+            "where i am going",
+            r"\b(?:will not|would not|do not|am not going to|will not be) need(?:ing)? (?:them|it|this|that|these|those|either|any of (?:this|it|them)|my \w+|anything|money|clothes) (?:\w+ )?where i am going\b"
+            r"|\bwhere i am going i (?:will not|do not|would not) need\b",
+            "won't need them where I'm going",
+        ),
+        _r(
+            "check on find",
+            r"\bthere (?:will not|is not going to|will be nothing|will be no one) be (?:anything|anyone|anybody|nothing|no one) (?:left )?to (?:check on|find|save|come back to)\b"
+            r"|\bthere (?:will be )?(?:nothing|no one) (?:left )?to (?:check on|save)\b",
+            "there won't be anything to check on",
+        ),
+        _r(
+            "worked",
+            r"\bif i do not (?:post|reply|answer|message|come back|log on|show up)\b[^.]{0,30}?\b(?:it is because it (?:finally )?worked|it (?:finally )?worked|you will know why)\b",
+            "if I don't post, it worked",
+        ),
         _r(
             "bye farewell",
             r"\b(?:goodbye|bye|farewell) (?:forever|for good|for ever|world|cruel world)\b",
@@ -657,7 +703,7 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r(
             "garage exhaust",
-            r"\b(?:engine|car) (?:is )?running in (?:the|a|my) garage\b|\bhose (?:from|on|to) the exhaust\b",
+            r"\b(?:engine|car|cars) (?:is )?running in (?:the|a|my) garage\b|\bhose (?:from|on|to) the exhaust\b",
             "engine running in the garage",
         ),
         _r(
@@ -667,6 +713,53 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
     ),
     "passive_ideation": (
+        _r(
+            "me instead been me taken me",
+            r"\bwish (?:it|the \w+|that \w+|they|god|he|she|death) (?:had|would have|could have|took|had taken) (?:taken|killed|got|gotten|chosen )?me\b"
+            r"|\b(?:should have|wish it had|wish it was|wish it were|why could it not have|why was it not|it should have) (?:been )?me(?: instead)?\b(?! (?:who|that) (?:won|got|went|passed))",
+            "wish it had taken me instead",
+        ),
+        _r(
+            "go be with join",
+            r"\b(?:want|wish|long|ready|need) to (?:go (?:and )?be with|be with (?:her|him|them) again|join) (?:her|him|them|my (?:\w+ )?(?:mum|mom|dad|son|daughter|husband|wife|partner|brother|sister|baby|nan|gran|boy|girl))\b",
+            "want to go and be with her",
+        ),
+        _r(
+            "care",
+            r"\b(?:do not|no longer) (?:really |even )?care (?:what happens to me|if i (?:live|die|wake up|make it)|whether i (?:live|die|wake up|make it))\b",
+            "don't care what happens to me",
+        ),
+        _r(
+            "happen",
+            r"\bif (?:something|anything) (?:bad )?happen(?:ed|s) to me,? i (?:would not|will not|do not think i would) (?:fight|mind|care|be sad|try to stop)\b",
+            "if something happened to me I wouldn't fight it",
+        ),
+        _r(
+            "hit by run over",
+            r"\b(?:easier|better|simpler|a relief|fine|okay) if i (?:just )?(?:got|get|was|were) (?:hit|run over|killed)\b"
+            r"|\b(?:hope|hoping|wish|wishing) (?:that )?i (?:get|got) (?:hit|run over|killed)\b",
+            "easier if I got hit by a bus",
+        ),
+        _r(
+            "scan test result biopsy",
+            r"\b(?:hoped|hope|hoping|wish|wished|wishing) (?:that )?(?:the|my) (?:scan|test|results?|biopsy|tests|bloods) (?:would be|was|were|would come back|came back|come back) (?:bad|positive|cancer|terminal)\b",
+            "hoped the scan would be bad news",
+        ),
+        _r(
+            "living thoughts",
+            r"\bwhy bother (?:living|staying alive|being alive)\b|\b(?:the )?(?:dark|bad|suicidal) thoughts (?:are|have) (?:back|come back|returned)\b",
+            "the dark thoughts are back",
+        ),
+        _r(
+            "see myself",
+            r"\b(?:do not|can not) see myself (?:making it|living|being (?:alive|here|around)|getting|lasting) (?:to|past|until|much longer|another|beyond)\b",
+            "don't see myself making it to 30",
+        ),
+        _r(
+            "see why",
+            r"\b(?:do not|can not|no longer) see (?:why|how) i (?:should|would|could|can) (?:keep going|go on|carry on|keep living|stay alive|bother|be here)\b",
+            "don't see why I should keep going",
+        ),
         _r(
             "die",
             r"\b(?:want|wants|wanting|have wanted|have been wanting|wish|wishing|would like|would love|just want|long|longing|hope|hoping|pray|praying) (?:i could |to |that i could |i would |i can |i could just |to just )?(?:just |simply )?die\b"
@@ -688,7 +781,7 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         _r(
             "want live",
             r"\b(?:do not|never) want to (?:be alive|live|exist|keep living|go on living|wake up|be here|do life|do this life)(?: \w+)? (?:anymore|any longer|on this earth|in this world|like this)\b"
-            r"|\b(?:do not|never) want to (?:be alive|live|exist|keep living|wake up)\b"
+            r"|\b(?:do not|never) want to (?:be alive|live|exist|keep living|wake up)\b|\bdo not want to be here(?= *(?:$|[.,;!?]|honestly|tbh))"
             r"|\b(?:do not think|not sure|not sure if|do not know if) i (?:want|wanna) to (?:be alive|live|exist|be here|keep living|keep going|wake up)\b",
             "don't want to be here anymore",
         ),
@@ -696,7 +789,7 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         _r(
             "wake",
             r"\b(?:go to sleep|sleep|fall asleep|drift off) and (?:not|never) wake up\b"
-            r"|\b(?:hope|wish|pray|praying|hoping) (?:that )?i (?:do not|never|will not|would not) wake up\b"
+            r"|\b(?:hope|wish|pray|praying|hoping) (?:that )?i (?:just )?(?:do not|never|will not|would not) wake up\b"
             r"|\b(?:would rather|rather|prefer to|would prefer to) (?:not|never) wake up\b"
             r"|\b(?:happy|glad|fine|okay|ok|relieved) (?:to|if i) (?:never|not|did not|do not) wake up\b",
             "not wake up",
@@ -746,7 +839,7 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r(
             "point reason worth live",
-            r"\b(?:no|do not see the|can not see the|what is the|there is no|see no) (?:point|reason) (?:in|of|to) (?:living|being alive|life|existing|being here|going on|carrying on|staying alive|me being here|live|stay alive|keep going|carry on|go on|stay)\b"
+            r"\b(?:no|do not see the|can not see the|what is (?:even )?the|there is no|see no) (?:point|reason) (?:in|of|to) (?:living|being alive|life|existing|being here|going on|carrying on|staying alive|me being here|live|stay alive|keep going|carry on|go on|stay)\b"
             r"|\bnothing (?:left )?to live for\b|\b(?:life|living) (?:is not|is no longer|is not really|does not feel|does not seem) worth (?:living|it)\b|\bnot worth living\b",
             "no reason to live",
         ),
@@ -805,8 +898,8 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r(
             "if i",
-            r"\bif i (?:died|was dead|were dead|did not wake up|never woke up|do not wake up|was gone|were gone) (?:\w+ ){0,8}?(?:mind|care|matter|be (?:fine|okay|ok|a relief|glad))\b"
-            r"|\b(?:do not|would not|would not really|honestly do not) (?:care|mind) if i (?:die|died|did not wake up|never woke up|do not wake up|was dead|live or die|lived or died)\b",
+            r"\bif i (?:went to sleep and |fell asleep and |go to sleep and )?(?:died|was dead|were dead|did not wake up|never woke up|do not wake up|was gone|were gone) (?:\w+ ){0,8}?(?:mind|care|matter|be (?:fine|okay|ok|a relief|glad))\b"
+            r"|\b(?:do not|would not|would not really|honestly do not) (?:really )?(?:care|mind) if i (?:die|died|did not wake up|never woke up|do not wake up|wake up|was dead|live or die|lived or died)\b",
             "if I died I wouldn't mind",
         ),
         _r(
@@ -882,7 +975,7 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r(
             "relaps slip",
-            r"\b(?:relapsed|relapse|slipped up|slip up|slipped) (?:on|with|and) (?:self harm|cutting|cut|hurt myself|burned myself)\b",
+            r"\b(?:relapsed|relapse|slipped up|slip up|slipped) (?:on|with|and) (?:the )?(?:self harm|cutting|cut|hurt myself|burned myself)\b",
             "relapsed on self harm",
         ),
         _r(
@@ -910,6 +1003,16 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "banged my head against the wall",
         ),
         _r(
+            "wall",
+            r"\b(?:punch\w*|hit|hitting|bang\w*|kick\w*) (?:the |a )?wall (?:\w+ ){0,2}?until (?:my )?(?:knuckles|hands?|fists?|head|foot) (?:\w+ )?(?:bled|bleed|split|broke|cracked|bruised|were bleeding|was bleeding)\b",
+            "punched the wall until my knuckles split",
+        ),
+        _r(
+            "scars scabs wounds",
+            r"\b(?:picking|picked|pick|scratching|scratched|reopen\w*) (?:at )?(?:my )?(?:old )?(?:scars|scabs|wounds|cuts)\b(?:.{0,40}\b(?:again|open|opened|bleed\w*|bled))?",
+            "picking at my old scars",
+        ),
+        _r(
             "purpose deliberately intentionally hurt",
             r"\b(?:cut|burned|burnt|hit|punched|scratched|bit|bruised|hurt|harmed|slapped|kicked|starved) (?:\w+ ){0,5}?(?:on purpose|deliberately|intentionally)\b"
             r"|\b\w+(?:ed|ing|t) myself (?:\w+ ){0,3}?(?:on purpose|deliberately|intentionally)\b|\bwanted it to hurt\b",
@@ -932,6 +1035,26 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             r"\b(?:lost|lost all|losing|losing all|no|out of|given up|give up) (?:my )?hope\b(?! (?:in|of|for|that) (?:the|this|that|them|him|her|getting|my (?!future|life|recovery)))"
             r"|\bno hope left\b|\bhope is gone\b",
             "lost all hope",
+        ),
+        _r(
+            "reason",
+            r"\b(?:run )?out of reasons\b(?! (?:to (?:stay|be) (?:angry|mad|upset)))|\bno reasons? left\b|\bno reason to (?:keep going|stay|try|get up|carry on)\b",
+            "out of reasons",
+        ),
+        _r(
+            "another",
+            r"\b(?:can not|could not|will not|do not think i can) (?:do|survive|face|get through|take) another (?:winter|year|day|week|christmas|night|month)\b",
+            "couldn't do another winter",
+        ),
+        _r(
+            "too tired exhausted worn",
+            r"\btoo (?:tired|exhausted|worn out|weak) to (?:keep fighting|fight (?:this|it|anymore)|keep going|go on|carry on|keep trying)\b",
+            "too tired to keep fighting",
+        ),
+        _r(
+            "nothing i",
+            r"\bnothing i (?:do|say|try) (?:matters|will (?:ever )?matter|makes (?:a|any) difference|ever helps)\b",
+            "nothing I do matters",
         ),
         _r(
             "way out escape future light trapped forever forward",
@@ -959,7 +1082,7 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r(
             "point",
-            r"\bwhat is (?:even )?the point (?:of|in) (?:trying|anything|it all|any of it|going on|carrying on)\b",
+            r"\bwhat is (?:even )?the point (?:of|in) (?:trying|anything|it all|any of it|going on|carrying on|recovery|getting better|therapy|any of this|me)\b",
             "what's the point of trying",
         ),
         _r(
@@ -970,8 +1093,19 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "everything feels pointless",
         ),
         _r(
+            "give up done trying",
+            r"\bi (?:just |officially |completely )?give up(?= *(?:$|[.,;!?]|on (?:life|everything|myself|getting better|recovery|living|it all|hope)))"
+            r"|\bi am (?:so |just |completely )?done trying\b(?! to)",
+            "I give up, I'm done trying",
+        ),
+        _r(
+            "never going to",
+            r"\b(?:it|things|this|life|my life|nothing|anything) (?:is|are) (?:never|not ever) going to (?:change|get better|improve|be (?:ok|okay|different|better|any different))(?= *(?:$|[.,;!?]|for me|and|so|is it|honestly|no matter))",
+            "it's never going to change",
+        ),
+        _r(
             "bother",
-            r"\bwhy (?:even )?bother(?: (?:anymore|trying|at all))?(?= *(?:$|[.,;!?]))",
+            r"\bwhy (?:do i |should i |would i |do we )?(?:even )?bother(?: (?:anymore|trying|at all))?(?= *(?:$|[.,;!?]))",
             "why bother",
         ),
         _r(
@@ -1039,7 +1173,7 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r(
             "without me",
-            r"\b(?:better|happier|fine|okay|ok|relieved|easier|good) (?:off )?without me\b",
+            r"\b(?:better|happier|fine|okay|ok|relieved|easier|good|lighter|freer|calmer) (?:off )?without me\b",
             "better off without me",
         ),
         _r(
@@ -1081,6 +1215,21 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "space down lives life",
             r"\b(?:just |only )?taking up space\b|\bdrag everyone down\b|\bruin(?:ing)? everyone(?:s)? li(?:fe|ves)\b",
             "taking up space",
+        ),
+        _r(
+            "if i",
+            r"\b(?:less stress\w*|less hassle|less trouble|less worry|easier|better|happier) (?:\w+ ){0,4}?if i (?:was|were|am) (?:gone|dead|not (?:here|around|alive))\b",
+            "less stress if I wasn't around",
+        ),
+        _r(
+            "funeral",
+            r"\b(?:no one|nobody|not one person) (?:would|will) (?:even )?(?:come to|go to|turn up (?:to|at)|show up (?:to|at)|cry at) my funeral\b",
+            "nobody would come to my funeral",
+        ),
+        _r(
+            "deserve",
+            r"\bmy (?:kids|children|son|daughter|family|partner|husband|wife|boyfriend|girlfriend|parents) (?:deserve|deserves) (?:a )?better (?:mum|mom|dad|mother|father|parent|wife|husband|partner|girlfriend|boyfriend|daughter|son|person)(?: than me)?\b",
+            "my kids deserve a better mum",
         ),
     ),
 }
@@ -1135,7 +1284,7 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r(
             "use",
-            r"\b(?:going to|about to|i will|want to) (?:finally )?use (?:it|them)\b",
+            r"\b(?:going to|about to|i will|want to|thinking (?:about|of)) (?:finally )?us(?:e|ing) (?:it|them)\b",
             "going to use it",
         ),
         _r(
@@ -1154,13 +1303,18 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "tonight I go",
         ),
         _r(
+            "do it properly",
+            r"\b(?:time|chance) to (?:do it|go through with it)\b|\bdo it (?:properly|right) this time\b",
+            "time to do it properly this time",
+        ),
+        _r(
             "ended end it",
             r"\b(?:because|when|once|if) i (?:ended|end|have ended) it\b(?! with)",
             "because I ended it",
         ),
         _r(
             "wake",
-            r"\bi (?:will not|am not going to|will never) wake up\b(?! (?:early|in time|till|until|before|for|on time))",
+            r"(?<!pray )(?<!hope )(?<!wish )(?<!praying )(?<!hoping )(?<!that )\bi (?:will not|am not going to|will never) wake up\b(?! (?:early|in time|till|until|before|for|on time))",
             "I won't wake up",
         ),
     ),
@@ -1207,10 +1361,22 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         _r(
             "coming back come back bye",
             r"\bnot (?:be )?(?:coming|come|going to come) back\b(?! (?:to (?:work|the|this|group|uni|school|class)))"
-            r"|\b(?:said|saying) (?:goodbye|bye) to my (?:dog|cat|pets?|kids|children|family|parents|mum|mom|dad|partner|husband|wife)\b",
+            r"|\b(?:said|saying) (?:goodbye|bye) to (?:them|him|her|my (?:dog|cat|pets?|kids|children|family|parents|mum|mom|dad|partner|husband|wife))\b(?! (?:at|before|for (?:the|a)|until|till|and (?:went|headed)))",
             "I'm not coming back",
         ),
-        _r("before i go", r"\bbefore i go\b", "before I go"),
+        _r("before i go", r"\bbefore i go(?= *(?:$|[.,;!?]))", "before I go"),
+        _r(
+            "tell",
+            r"\b(?:please )?tell (?:my )?(?:\w+ ){1,2}(?:that )?i am (?:so )?sorry\b(?! (?:for|about|i (?:missed|forgot|was late)))"
+            r"|\btell (?:my )?\w+ (?:that )?i love(?:d)? (?:them|him|her|you)\b",
+            "tell ma I'm sorry",
+        ),
+        _r(
+            "let down hurt burden",
+            r"\bsorry (?:to|for) (?:everyone|everybody|all of you|all the people|you all) i (?:have )?(?:let down|hurt|failed)\b"
+            r"|\bsorry for (?:being (?:such )?a burden|everything i put you through)\b",
+            "sorry to everyone I let down",
+        ),
         _r(
             "find me look for me after me",
             r"\bdo not (?:try to |bother trying to )?(?:find|look for|come after|come looking for) me\b",
@@ -1223,6 +1389,31 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "last message",
         ),
         _r("gone", r"\b(?:i will|i am going to) be gone soon\b", "I'll be gone soon"),
+    ),
+    # Telling the group, unasked, what is happening: with a place or an act it is an alert.
+    "telling": (
+        _r(
+            "know telling say hear from",
+            r"\b(?:just )?want(?:ed)? (?:someone|somebody|anyone|you|you all|you guys|someone here) to know\b"
+            r"|\b(?:do not know|not sure) why i am (?:telling|posting|writing) (?:you|this|here|anyone)\b"
+            r"|\b(?:just )?want(?:ed)? to (?:say|tell you|hear from (?:you|everyone)) (?:\w+ )?(?:thanks|thank you|goodbye|bye|sorry|i love|one last)\b",
+            "just wanted someone to know",
+        ),
+    ),
+    "urge_in_recovery": (
+        _r(
+            "clean free",
+            r"\b(?:clean|free) (?:from|of) (?:self harm|cutting|sh|self harming)\b.{0,60}?\b(?:struggling|urges?|craving|tempted|want to|wanting to|hard not to|close to)\b(?! (?:to )?(?:celebrate|share))",
+            "clean from self-harm and struggling",
+        ),
+    ),
+    "now": (_r("now", r"\bright now\b|\bnow\b(?= *(?:$|[.!?]))", "right now"),),
+    "took_pills": (
+        _r(
+            "took taken swallowed",
+            rf"\b(?:already|just) (?:took|taken|swallowed) (?:the|my|all the|those|these) (?:\w+ )?{_PILLS}\b",
+            "already taken the tablets",
+        ),
     ),
     "not_here": (
         _r(
@@ -1291,11 +1482,29 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "I'm ready",
         ),
         _r(
+            "talk me out",
+            r"\b(?:do not|please do not|no one can|nobody can|no point trying to) (?:try to |try and )?(?:talk|persuade) me out of it\b",
+            "don't try to talk me out of it",
+        ),
+        _r(
+            "over left to do last time better than need when",
+            r"\bthen it is (?:all )?over\b|\bit will (?:all )?be over (?:soon|tonight|then)\b"
+            r"|\b(?:just )?one (?:more |last )?thing left to do\b|\bone (?:last|final) time\b"
+            r"|\b(?:look after|take care of|love) (?:him|her|them|it) better than i (?:ever )?could\b"
+            r"|\b(?:he|she|they|you|i) (?:will|would) need (?:it|them|this) after(?= *(?:$|[.,;!?]))|\b(?:and )?that is when(?= *(?:$|[.!?]))",
+            "then it's over",
+        ),
+        _r(
             "tonight tomorrow today soon forever good",
             r"(?:^|[.!?] )(?:tonight|tomorrow|today|this weekend|soon|forever|for good)(?: it is| then)? *(?:[.!]|$)",
             "tonight. (a time on its own)",
         ),
         _r("scared", r"\bnot scared (?:of dying|to die|anymore)\b", "not scared of dying"),
+        _r(
+            "got everything ready",
+            r"\b(?:have got|got|have) everything (?:ready|sorted|in place)\b",
+            "got everything ready",
+        ),
         _r(
             "the night the day",
             r"\b(?:tonight|today|tomorrow|this) is the (?:night|day)\b",
@@ -1310,10 +1519,11 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "got the pills",
         ),
         _r(
-            "hidden stashed saved hiding table desk bed floor lap need staring",
+            "hidden stashed saved hiding table desk bed floor lap need staring stuff out",
             rf"\b(?:{_PILLS}|knife|blade|rope|razor) (?:hidden|stashed|saved)\b|\b(?:hidden|stashed|hiding) (?:a |my |the |some )?(?:{_PILLS}|knife|blade|rope|razor)\b"
             rf"|\b(?:all )?(?:my |the )?{_PILLS} (?:are )?(?:on|in) (?:the|my) (?:table|desk|bed|floor|lap)\b"
-            r"|\b(?:bought|got|have|ordered|found) (?:everything|what|all|the stuff|the things) i need(?:ed)?\b"
+            r"|\b(?:bought|got|have|ordered|found) (?:everything|what|all|the stuff|the things) i need(?:ed)?\b|\b(?:ordered|bought) (?:the|some) stuff\b"
+            rf"|\b(?:got|get|getting|laid|lined) (?:all )?(?:my |the )?(?:\w+ )?(?:{_PILLS}|pens|syringes) out\b"
             rf"|\bstaring at (?:the |my |all the )?(?:{_PILLS}|knife|blade|rope|razor)\b",
             "pills hidden",
         ),
@@ -1321,9 +1531,11 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
     # Objects with few everyday uses in a support-group message: a time is enough with them.
     "means_grim": (
         _r(
-            "rope noose gun firearm pistol blade",
+            "rope noose gun firearm pistol blade branch beam hook pipe banister bannister",
             r"\b(?:have|got|bought|ordered|holding|found|have got|keep|kept|with|carrying|brought|tied|tying)"
             r" (?:a |the |my |some |\w+s )?(?:\w+ )?(?:rope|noose|gun|firearm|pistol|blade|razor blades?)\b"
+            r"|\b(?:the |a |my |\w+s )?(?:rope|noose|gun|firearm|pistol) (?:is|are) (?:in|under|ready|hidden|tied|upstairs|downstairs|loaded)\b"
+            r"|\b(?:strong|sturdy) (?:branch|beam|hook|pipe|bannister|banister)\b"
             r"(?! (?:swing|ladder|course|for (?:my|the) (?:dad|mum|kids|garden|tent|boat)))",
             "got a rope",
         ),
@@ -1336,16 +1548,38 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "all planned",
         ),
         _r(
-            "away",
-            r"\bgiv(?:en|ing|e) away (?:most of |all of |all )?my (?:things|stuff|belongings|possessions|books|clothes|savings)\b",
+            "away giv gave",
+            r"\b(?:giv(?:en|ing|e)|gave) (?:away |\w+ )?(?:most of |all of |all )?my (?:things|stuff|belongings|possessions|books|clothes|savings|\w+ and my \w+|(?:\w+ )?(?:guitar|games|console|records|jewellery|jewelry|art|plants|bike|car|laptop|collection))\b",
             "given away my things",
         ),
         _r(
-            "need", r"\bwill not need (?:them|it|anything|my \w+)(?: anymore)?\b", "won't need them"
+            "need",
+            r"\b(?:will not|would not|am not going to) (?:be )?need(?:ing)? (?:them|it|anything|either|any of (?:it|them|this)|my \w+)(?: anymore)?\b",
+            "won't need them",
+        ),
+        _r(
+            "cancel",
+            r"\bcancel(?:led|ed) (?:my )?(?:therapy|counselling|counseling|appointments|subscriptions|phone contract|plans)\b",
+            "cancelled my therapy",
+        ),
+        _r(
+            "loose ends order socials accounts paid passwords pin bank gave rehomed",
+            r"\btying up (?:the |some |all the |my )?loose ends\b|\beverything(?: is)? in order\b"
+            r"|\bdeleted (?:all )?my (?:socials|social media|accounts|instagram|facebook|tiktok)\b"
+            r"|\bpaid (?:back )?(?:what i owe|everyone back|off my debts|my debts)\b"
+            r"|\b(?:passwords?|pin|passcode|phone code|bank (?:stuff|details|logins?)) (?:are |is )?(?:in|on|under|for whoever|written)\b"
+            r"|\b(?:sent|gave|given|left) (?:\w+ ){0,2}(?:my )?(?:passwords?|pin|passcode|phone code|bank (?:stuff|details|logins?))\b"
+            r"|\b(?:gave|given|giving|rehomed) my (?:dog|cat|pets?|rabbit|bird|hamster)(?: (?:away|to))?\b",
+            "tying up loose ends",
+        ),
+        _r(
+            "know where know how know when",
+            r"\bi know (?:where|how|when) i (?:will|am going to) (?:go|do it)\b(?! (?:for|to|on|after|next|if|with|on))",
+            "I know where I'll go",
         ),
         _r(
             "affairs will",
-            r"\baffairs in order\b|\bmy will is (?:done|written|sorted|ready)\b|\b(?:written|writing|wrote|finished) my will\b",
+            r"\baffairs in order\b|\b(?:my )?will is (?:done|written|sorted|ready)\b|\b(?:written|writing|wrote|finished|updated|updating|changed|redone) my will\b",
             "affairs in order",
         ),
         _r(
@@ -1360,9 +1594,9 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r("cancel", r"\bcancel(?:led|ed) everything\b", "cancelled everything"),
         _r(
-            "out empty asleep gone away",
+            "out empty asleep gone away until  at ",
             r"\b(?:need|wait(?:ing)? for|when) (?:everyone|the house|them) (?:to be |is |are )?(?:out|empty|asleep|gone)\b"
-            r"|\b(?:my )?(?:partner|husband|wife|parents|family|mum|mom|dad|flatmate|everyone) (?:is|are) (?:away|out) (?:tonight|today|this weekend|until)\b",
+            r"|\b(?:my )?(?:partner|husband|wife|parents|family|mum|mom|dad|flatmate|everyone|kids|children)s? (?:is |are )?(?:away|out|at (?:their|his|her) \w+) (?:tonight|today|this weekend|until|all weekend)\b",
             "when the house is empty",
         ),
         _r(
@@ -1414,8 +1648,8 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "it's too late now",
         ),
         _r(
-            "bridge roof cliff edge balcony",
-            r"\b(?:i am|am) (?:standing |sitting |stood |sat |outside |back |up )?(?:on|at) (?:the |a |my )?(?:top of (?:the |a )?)?(?:\d+\w* floor |top floor )?(?:(?:railway|motorway|train|old|suspension|river) )?(?:bridge|roof|rooftop|cliff|edge|car park roof|balcony|window ledge)\b"
+            "bridge roof cliff edge balcony ledge car park storey platform",
+            r"(?:\b(?:i am|am)|^|[.!?] )(?: *(?:standing|sitting|stood|sat|outside|back|up))? *(?:on|at) (?:the |a |my )?(?:top (?:floor )?of (?:the |a )?)?(?:\d+\w* floor |top floor )?(?:(?:railway|motorway|train|old|suspension|river) )?(?:bridge|roof|rooftop|cliff|edge|car park roof|car park|multi ?storey|balcony|window ledge|ledge|train platform|platform)\b"
             r"(?! (?:terrace|garden|bar|top|near|of my nose|club))",
             "on the bridge",
         ),
@@ -1423,6 +1657,22 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "looking down over",
             r"\blooking (?:down|over the edge|over the side)\b(?! (?:at (?:my|the) (?:phone|feet|shoes|notes)))",
             "looking down",
+        ),
+        _r(
+            "looks seems quiet high peaceful",
+            r"\bthe (?:water|drop|ground|river|sea|traffic|street) (?:looks|is|seems) (?:\w+ )?(?:calm|peaceful|far|so far|a long way down|inviting|so far down)(?: from here| from up here)?\b"
+            r"|\bit is (?:so |really )?(?:high|quiet|peaceful) up here\b",
+            "the water looks calm from here",
+        ),
+        _r(
+            "fast",
+            r"\bthe fast (?:one|train)s? (?:comes?|goes|pass(?:es)?) through\b",
+            "the fast train",
+        ),
+        _r(
+            "bath",
+            rf"\bin the (?:bath|bathtub) with (?:a|the|my) (?:razor|blade|knife|{_PILLS})\b",
+            "in the bath with the razor",
         ),
         _r(
             "dizzy drowsy sick faint woozy",
@@ -1496,7 +1746,7 @@ _PAST = re.compile(
     r"|as a (?:kid|child|teen|teenager)|in (?:19|20)\d\d|(?:most|much|all) of (?:19|20)\d\d"
     r"|spent years|since my last|since i last|my last (?:attempt|relapse)|my (?:first |previous |own )?attempt"
     r"|survived (?:my|an|the|a)|survivor|recovered from|looked back|looking back|remember when"
-    r"|(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|several|many|few)"
+    r"|(?<!after )(?<!ruined )(?<!broke )(?<!lost )(?<!ending )(?<!ended )(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|several|many|few)"
     r" (?:days?|weeks?|months?|years?|decades?) (?:clean|free|sober|without|since|of recovery)"
     r"|(?:months?|years?|decades?) (?:ago|clean|free)|clean from|free from|free of)\b"
 )
@@ -1565,6 +1815,7 @@ _TIMED_ACTS = frozenset(
 _LEAVING_NOTES = frozenset(
     {
         "I'll be gone by morning",
+        "won't be able to after tonight",
         "I won't be around anymore",
         "when I'm gone",
         "not going to be here after tonight",
@@ -1574,7 +1825,7 @@ _LEAVING_NOTES = frozenset(
     }
 )
 # Cues read as they are, without the context checks (a time can be anywhere in a message).
-_UNCHECKED = frozenset({"time", "return", "travel", "upbeat", "death_word"})
+_UNCHECKED = frozenset({"time", "return", "travel", "upbeat", "death_word", "urge_in_recovery"})
 
 
 class _Context:
@@ -1607,13 +1858,27 @@ class _Context:
         first = m.group(0).lstrip(" .,;!?").split(" ", 1)[0]
         if first not in _NEGATION_STOP and _negated(words):
             return False
-        if _PAST.search(self.text, c_start, max(c_end, m.end())):
+        if _in_the_past(self.text, c_start, max(c_end, m.end())):
             return False
         if _reported_by_other(prefix):
             return False
         if words and words[-1] in _POSSESSIVE_OTHER:
             return False
         return bool(_FIRST_PERSON_WORD.search(m.group(0))) or not _subject_is_other(words)
+
+
+_STREAK_BROKEN = re.compile(
+    r"\b(?:after|ruined|broke|broken|lost|ending|ended|threw away)(?: \w+)? *$"
+)
+
+
+def _in_the_past(text: str, start: int, end: int) -> bool:
+    """A past or recovery marker in the clause, unless it is a streak just broken ("cut
+    again after 40 days clean")."""
+    for m in _PAST.finditer(text, start, end):
+        if not _STREAK_BROKEN.search(text, max(0, m.start() - 14), m.start()):
+            return True
+    return False
 
 
 def _negated(words: list[str]) -> bool:
@@ -1741,7 +2006,12 @@ def _combine(signals: set[str], cues: dict[str, set[str]]) -> None:
         signals.add("intent")
     # "got the pills. tonight.", "pills hidden for when i'm ready", "i have a rope. tonight"
     if has("means_grim") and (
-        has("time") or has("finality") or has("vague_act") or has("act_weak") or strong
+        has("time")
+        or has("finality")
+        or has("vague_act")
+        or has("act_weak")
+        or has("plan_weak")
+        or strong
     ):
         signals.add("means")
     if has("means_weak") and (
@@ -1766,6 +2036,20 @@ def _combine(signals: set[str], cues: dict[str, set[str]]) -> None:
         has("act_weak") and (has("apology") or has("farewell") or has("vague_act") or imminent)
     ):
         signals.add("act_in_progress")
+    # "passwords are in the blue notebook. sorry for the mess"
+    if has("plan_weak") and has("apology") and not (has("return") or has("travel")):
+        signals.add("plan")
+    # "tonight after everyone's asleep. i've decided. don't try to talk me out of it"
+    if n("finality") >= 2 and has("time"):
+        signals.add("intent")
+    # "i'm standing on the bridge right now", "i've already taken the tablets. i just wanted
+    # someone to know"
+    if has("act_weak") and (has("now") or has("telling")):
+        signals.add("act_in_progress")
+    if has("took_pills") and (
+        has("telling") or has("apology") or has("farewell") or has("finality") or strong
+    ):
+        signals.add("act_in_progress")
     # "no more pain after tonight. thank you all."
     if has("pain_end") and (
         has("farewell") or has("love_thanks") or has("apology") or has("finality") or strong
@@ -1774,7 +2058,8 @@ def _combine(signals: set[str], cues: dict[str, set[str]]) -> None:
     # "goodbye everyone. thank you for everything. i'm sorry."
     if not (has("return") or has("travel")):
         if has("farewell") and (
-            n("farewell") + n("apology") + n("love_thanks") + n("finality") >= 2 or strong
+            n("farewell") + n("apology") + n("love_thanks") + n("finality") + n("telling") >= 2
+            or strong
         ):
             signals.add("goodbye")
         elif has("apology") and has("love_thanks") and has("finality"):
@@ -1794,6 +2079,8 @@ def _combine(signals: set[str], cues: dict[str, set[str]]) -> None:
         # "i won't be here" is an ordinary absence note unless something else sounds final
         if has("not_here") and (has("farewell") or has("love_thanks") or has("finality") or strong):
             signals.add("goodbye")
+    if has("urge_in_recovery"):
+        signals.add("self_harm_urge")
     # A set time makes any imminent signal more urgent, and says so.
     if has("time") and signals & _IMMINENT:
         signals.add("timing")
