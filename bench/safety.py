@@ -1,11 +1,16 @@
 """Risk detection benchmark: detection figures on the labelled sets and per-message cost.
 
-    .venv/bin/python bench/safety.py            # figures for the dev set and the holdout
+    .venv/bin/python bench/safety.py            # figures for every labelled set
     .venv/bin/python bench/safety.py --misses   # also list the dev set's misclassifications
 
-The holdout (tests/data/risk_holdout.jsonl) was written before any tuning and is never
-used to tune the rules; only its figures are reported. `--misses` lists dev-set errors
-only, on purpose.
+The sets, in tests/data/:
+- risk_dev_set.jsonl: the rules were written against it (figures are optimistic).
+- risk_blind_2.jsonl: written blind (by someone who had seen neither rules nor data),
+  measured once before any tuning (FIRST_MEASURED below), then its misses were studied
+  and general rules added. Its current figures are therefore optimistic too.
+- risk_holdout.jsonl: written blind and never tuned on: the honest estimate of how the
+  assessor does on messages it has never seen.
+`--misses` lists dev-set errors only, on purpose: the holdout stays unread.
 """
 
 from __future__ import annotations
@@ -26,6 +31,14 @@ from safespace.safety.assess import assess  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 LEVELS = ("none", "elevated", "imminent")
+
+# Each blind set's figures at first contact, before anyone read its misses:
+# (imminent recall, elevated recall, false alarms on none).
+FIRST_MEASURED = {
+    "blind set 1 (122 messages, now in the dev set)": (0.667, 0.828, 0.000),
+    "blind set 2 (185 messages, now in the dev set)": (0.362, 0.413, 0.000),
+    "blind set 3 (tests/data/risk_blind_2.jsonl, 203)": (0.471, 0.490, 0.010),
+}
 _ORDER = {level: i for i, level in enumerate(LEVELS)}
 
 
@@ -115,13 +128,19 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     dev_rows = load("risk_dev_set.jsonl")
     dev = figures(dev_rows)
+    blind = figures(load("risk_blind_2.jsonl"))
     holdout = figures(load("risk_holdout.jsonl"))
     c = cost([row["text"] for row in dev_rows])
     if args.json:
-        print(json.dumps({"dev": asdict(dev), "holdout": asdict(holdout), "cost_us": c}, indent=2))
+        out = {"dev": asdict(dev), "blind_2": asdict(blind), "holdout": asdict(holdout)}
+        print(json.dumps({**out, "cost_us": c}, indent=2))
         return 0
-    print_figures("dev set (tests/data/risk_dev_set.jsonl)", dev)
+    print_figures("dev set (tests/data/risk_dev_set.jsonl, tuned on)", dev)
+    print_figures("blind set (tests/data/risk_blind_2.jsonl, tuned on after first contact)", blind)
     print_figures("holdout (tests/data/risk_holdout.jsonl, never tuned on)", holdout)
+    print("== blind sets at first contact, before tuning (imminent / elevated / false alarms) ==")
+    for name, (imm, elev, fa) in FIRST_MEASURED.items():
+        print(f"  {name}: {imm:.3f} / {elev:.3f} / {fa:.3f}")
     print(
         f"== per-message cost over {c['n']:.0f} assessments of dev-set messages ==\n"
         f"  mean {c['mean']:.1f} us, p50 {c['p50']:.1f} us, p99 {c['p99']:.1f} us,"

@@ -1,9 +1,11 @@
 """The local risk assessor (safespace.safety.assess) on its labelled development set.
 
 tests/data/risk_dev_set.jsonl is the development set the rules were written against.
-tests/data/risk_holdout.jsonl was written before any tuning and is never tuned on: its
-figures are reported by bench/safety.py, and here it is used only for properties that do
-not depend on its labels (signals are consistent, speed gates change nothing).
+tests/data/risk_blind_2.jsonl was written blind and measured once before tuning; the rules
+were then widened from its misses, so here it gets a regression floor.
+tests/data/risk_holdout.jsonl was written blind and is never tuned on: its figures are
+reported by bench/safety.py, and here it is used only for properties that do not depend
+on its labels (signals are consistent, speed gates change nothing).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def _load(name: str) -> list[dict[str, str]]:
 
 
 DEV = _load("risk_dev_set.jsonl")
+BLIND = _load("risk_blind_2.jsonl")
 HOLDOUT = _load("risk_holdout.jsonl")
 
 
@@ -79,18 +82,19 @@ def test_dev_set_misses_are_few_enough_to_list() -> None:
     assert len(wrong) <= len(DEV) // 20, wrong
 
 
-def test_holdout_regression_floor() -> None:
-    """Not the targets: a floor under the holdout's figures, which were measured once,
-    after the rules were written and without tuning on it (imminent 0.67, elevated 0.83,
-    false alarms 0.00). A change that drops below this floor has made things worse on
-    messages nobody tuned for."""
-    imminent_recall, elevated_recall, false_alarms = _rates(HOLDOUT)
-    assert imminent_recall >= 0.6
-    assert elevated_recall >= 0.75
+def test_blind_set_regression_floor() -> None:
+    """Not the targets: a floor under the second blind set's current figures (imminent
+    0.78, elevated 0.59, false alarms 0.01; at first contact 0.47 / 0.49 / 0.01). A change
+    that drops below it has undone rules that generalised."""
+    imminent_recall, elevated_recall, false_alarms = _rates(BLIND)
+    assert imminent_recall >= 0.75
+    assert elevated_recall >= 0.55
     assert false_alarms <= 0.05
 
 
-@pytest.mark.parametrize("name", ["risk_dev_set.jsonl", "risk_holdout.jsonl"])
+@pytest.mark.parametrize(
+    "name", ["risk_dev_set.jsonl", "risk_blind_2.jsonl", "risk_holdout.jsonl"]
+)
 def test_every_flag_is_explained_by_its_signals(name: str) -> None:
     for row in _load(name):
         result = assess(row["text"])

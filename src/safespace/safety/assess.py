@@ -347,7 +347,9 @@ _FUTURE = (
 )
 _PILLS = (
     r"(?:pills?|tablets?|meds|medication|medicine|painkillers?|antidepressants?|sleeping pills?"
-    r"|paracetamol|prescriptions?|insulin)"
+    r"|paracetamol|prescriptions?|insulin|tabs|capsules|caps|sertraline|fluoxetine|citalopram|escitalopram"
+    r"|lithium|ibuprofen|codeine|tramadol|amitriptyline|diazepam|zopiclone|oxycodone|morphine|tylenol"
+    r"|acetaminophen|aspirin|quetiapine|venlafaxine|mirtazapine|propranolol|pregabalin|gabapentin)"
 )
 # Ways of ending one's life, base and -ing forms (no detail beyond the words people use).
 _METHOD_ACT = (
@@ -490,6 +492,11 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             r"\bi know (?:exactly )?how (?:many|much) (?:it would take|i would need|it takes|i need|would do it)\b",
             "I know how many it would take",
         ),
+        _r(
+            "overdos hang jump kill shoot",
+            rf"(?:^|[.!?] )(?:{_SELF_ACT}) (?:when|after|once|tonight|tomorrow|this (?:weekend|evening)|at \d)\b",
+            "overdosing when my shift ends",
+        ),
         _r("plan", r"\b(?:my|a) suicide plan\b", "suicide plan"),
         _r(
             "plan",
@@ -548,7 +555,7 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             r"\b(?:knife|blade|razor|gun|scissors|glass) (?:to|against|at|on) my (?:wrists?|arms?|throat|head|neck|skin|temple)\b",
             "a knife to my wrist",
         ),
-        _r("hand", r"\b(?:blade|razor|knife) in my hand\b", "a blade in my hand"),
+        _r("hand", r"\b(?:blade|razor|knife)(?:s| is)? in my hand\b", "a blade in my hand"),
         _r(
             "gun pistol rifle firearm",
             r"\b(?:gun|pistol|rifle|firearm|shotgun)\b.{0,80}?\b(?:on myself|at myself|to my head|shoot myself)\b",
@@ -601,8 +608,13 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r(
             "problem burden bother",
-            r"\bnot (?:going to )?be a (?:problem|burden|bother) (?:for|to) (?:anyone|anybody|you|everyone|them) (?:anymore )?(?:after|past|from) (?:tonight|today|tomorrow|this weekend|now)\b",
+            r"\bnot (?:going to )?be a (?:problem|burden|bother) (?:for|to) (?:anyone|anybody|you|everyone|them) (?:anymore )?(?:after|past|from)(?: (?:tonight|today|tomorrow|this weekend|now)\b|(?= *(?:$|[.,;!?])))",
             "won't be a problem for anyone after tonight",
+        ),
+        _r(
+            "matter after",
+            r"\b(?:it |none of (?:it|this) )?(?:does not|will not) matter (?:anymore )?after (?:\w+day|tonight|tomorrow|this week|this weekend)\b",
+            "it doesn't matter after friday",
         ),
         _r(
             "last final",
@@ -623,6 +635,11 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             r"\bthere (?:will not|is not going to|will be nothing|will be no one) be (?:anything|anyone|anybody|nothing|no one) (?:left )?to (?:check on|find|save|come back to)\b"
             r"|\bthere (?:will be )?(?:nothing|no one) (?:left )?to (?:check on|save)\b",
             "there won't be anything to check on",
+        ),
+        _r(
+            "or ever",
+            r"\b(?:will not|not going to|am not going to) be (?:at|in|here|around|on)\b.{0,30}?\bor ever\b",
+            "won't be at group next week, or ever",
         ),
         _r(
             "worked",
@@ -679,6 +696,11 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "took an overdose",
         ),
         _r(
+            "drank drunk swallowed bleach antifreeze poison killer",
+            r"\b(?:drank|drunk|swallowed|downed) (?:the |some |a bottle of |half the |the whole )?(?:bleach|antifreeze|poison|weed ?killer|drain cleaner|rat poison)\b",
+            "drank the bleach",
+        ),
+        _r(
             "cut slit slash",
             r"\b(?:cut|slit|slashed|sliced) (?:myself )?(?:really |too |very |so )?(?:deep|deeply|too far)\b|\b(?:i|i have|just) (?:cut|slit|slashed) my (?:wrists?|throat)\b",
             "cut deep",
@@ -692,7 +714,7 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r(
             "edge tracks railway ledge railing parapet wrong side",
-            r"\b(?:i am|am) (?:outside |up |out |standing |sitting |stood |sat |lying |laying |climbing |leaning ){0,2}(?:on|at|by|over|onto) (?:the )?(?:edge of (?:the |a )?(?:cliff|bridge|roof|building|platform)"
+            r"(?:\b(?:i am|am)|^|[.!?] ) *(?:outside |up |out |standing |sitting |stood |sat |lying |laying |climbing |leaning ){0,2}(?:on|at|by|over|onto) (?:the )?(?:edge of (?:the |a )?(?:cliff|bridge|roof|building|platform)"
             r"|train tracks|railway (?:tracks|line)|tracks|ledge|railing|parapet|wrong side of (?:the )?\w+)\b",
             "at the edge",
         ),
@@ -702,8 +724,8 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "at the top of the car park",
         ),
         _r(
-            "garage exhaust",
-            r"\b(?:engine|car|cars) (?:is )?running in (?:the|a|my) garage\b|\bhose (?:from|on|to) the exhaust\b",
+            "garage exhaust running",
+            r"\bin the garage with the (?:engine|car) running\b|\b(?:engine|car|cars) (?:is )?running in (?:the|a|my) garage\b|\bhose (?:from|on|to) the exhaust\b",
             "engine running in the garage",
         ),
         _r(
@@ -752,13 +774,23 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ),
         _r(
             "see myself",
-            r"\b(?:do not|can not) see myself (?:making it|living|being (?:alive|here|around)|getting|lasting) (?:to|past|until|much longer|another|beyond)\b",
+            r"\b(?:do not|can not) see myself (?:making it|living|being (?:alive|here|around)|getting|lasting) (?:to|past|until|much longer|another|beyond|in (?:a|another|five|ten|\d+) (?:year|years|month|months))\b",
             "don't see myself making it to 30",
         ),
         _r(
             "see why",
             r"\b(?:do not|can not|no longer) see (?:why|how) i (?:should|would|could|can) (?:keep going|go on|carry on|keep living|stay alive|bother|be here)\b",
             "don't see why I should keep going",
+        ),
+        _r(
+            "not waking",
+            r"\b(?:would not|do not|would not really) mind (?:not|never) waking up\b",
+            "wouldn't mind not waking up",
+        ),
+        _r(
+            "thought about it",
+            r"\b(?:bridge|tracks|edge|cliff|roof|motorway|railway)\b.{0,40}\bthought about (?:it|jumping|doing it|stepping)\b",
+            "drove past the bridge and thought about it",
         ),
         _r(
             "die",
@@ -931,6 +963,11 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "self-harm urges",
         ),
         _r(
+            "blade razor",
+            r"\b(?:got|took|get|getting) (?:the|my) (?:blades?|razors?) out\b",
+            "got the blades out",
+        ),
+        _r(
             "cut harm hurt burn",
             rf"\b(?:thinking|think|thought|thoughts) (?:a lot )?(?:about|of) (?:{_SH_LOOSE}|hurting myself|harming myself)",
             "thinking about cutting",
@@ -1011,6 +1048,11 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "scars scabs wounds",
             r"\b(?:picking|picked|pick|scratching|scratched|reopen\w*) (?:at )?(?:my )?(?:old )?(?:scars|scabs|wounds|cuts)\b(?:.{0,40}\b(?:again|open|opened|bleed\w*|bled))?",
             "picking at my old scars",
+        ),
+        _r(
+            "marks scars cuts burns",
+            r"\bhid(?:e|ing)? (?:the |my )?(?:marks|scars|cuts|burns)\b",
+            "hiding the marks",
         ),
         _r(
             "purpose deliberately intentionally hurt",
@@ -1227,6 +1269,14 @@ _SIGNAL_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "nobody would come to my funeral",
         ),
         _r(
+            "better off with",
+            r"\bbe better off with (?:a )?(?:different|another|better|new) (?:mum|mom|dad|mother|father|parent|partner|wife|husband|person)\b"
+            r"|\b(?:being|i am|am) (?:everyones|everybodys|the familys|the) (?:problem|burden)\b"
+            r"|\b(?:a )?weight (?:around|round|on) (?:everyones|everybodys|their|my \w+s) necks?\b"
+            r"|\bforget (?:about )?me if i (?:was|were) gone\b",
+            "better off with a different mum",
+        ),
+        _r(
             "deserve",
             r"\bmy (?:kids|children|son|daughter|family|partner|husband|wife|boyfriend|girlfriend|parents) (?:deserve|deserves) (?:a )?better (?:mum|mom|dad|mother|father|parent|wife|husband|partner|girlfriend|boyfriend|daughter|son|person)(?: than me)?\b",
             "my kids deserve a better mum",
@@ -1372,6 +1422,13 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "tell ma I'm sorry",
         ),
         _r(
+            "sad remember worry",
+            r"\bplease do not (?:be sad|cry|blame yourselves|miss me|be angry)\b|\bjust remember (?:that )?i (?:tried|loved)\b"
+            r"|\bdo not worry about me after (?:today|tonight|tomorrow|this)\b"
+            r"|\b(?:the )?last time i (?:will )?(?:post|write|be on|come on) here\b",
+            "please don't be sad",
+        ),
+        _r(
             "let down hurt burden",
             r"\bsorry (?:to|for) (?:everyone|everybody|all of you|all the people|you all) i (?:have )?(?:let down|hurt|failed)\b"
             r"|\bsorry for (?:being (?:such )?a burden|everything i put you through)\b",
@@ -1398,6 +1455,13 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             r"|\b(?:do not know|not sure) why i am (?:telling|posting|writing) (?:you|this|here|anyone)\b"
             r"|\b(?:just )?want(?:ed)? to (?:say|tell you|hear from (?:you|everyone)) (?:\w+ )?(?:thanks|thank you|goodbye|bye|sorry|i love|one last)\b",
             "just wanted someone to know",
+        ),
+    ),
+    "bare_act": (
+        _r(
+            "kill end tak commit hang shoot gas drown stab poison starve suffocate slit cut fire jump throw step walk driv crash drink",
+            rf"(?<!could )\b(?:{_KILL_MYSELF}|end(?:ing)? my (?:own )?life|tak(?:e|ing) my (?:own )?life|commit(?:ting)? suicide|{_METHOD_ACT})\b",
+            "bare act",
         ),
     ),
     "urge_in_recovery": (
@@ -1482,6 +1546,14 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "I'm ready",
         ),
         _r(
+            "what it is for hear about me needed to say mess rest",
+            r"\bi know what (?:it is|they are|that is) for\b|\byou will (?:all )?hear about me\b"
+            r"|\bsaid (?:everything|all) i (?:needed|wanted|had) to say\b"
+            r"|\b(?:did not|do not) want to leave a mess for (?:anyone|anybody|you|them|my \w+)\b"
+            r"|\bfinally (?:be able to )?(?:rest|be at peace|be free|sleep forever)\b",
+            "I know what it's for",
+        ),
+        _r(
             "talk me out",
             r"\b(?:do not|please do not|no one can|nobody can|no point trying to) (?:try to |try and )?(?:talk|persuade) me out of it\b",
             "don't try to talk me out of it",
@@ -1519,9 +1591,10 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "got the pills",
         ),
         _r(
-            "hidden stashed saved hiding table desk bed floor lap need staring stuff out",
+            "hidden stashed saved hiding table desk bed floor lap need staring stuff out lined",
             rf"\b(?:{_PILLS}|knife|blade|rope|razor) (?:hidden|stashed|saved)\b|\b(?:hidden|stashed|hiding) (?:a |my |the |some )?(?:{_PILLS}|knife|blade|rope|razor)\b"
             rf"|\b(?:all )?(?:my |the )?{_PILLS} (?:are )?(?:on|in) (?:the|my) (?:table|desk|bed|floor|lap)\b"
+            r"|\bgot them all (?:lined up|counted out|laid out|out)\b"
             r"|\b(?:bought|got|have|ordered|found) (?:everything|what|all|the stuff|the things) i need(?:ed)?\b|\b(?:ordered|bought) (?:the|some) stuff\b"
             rf"|\b(?:got|get|getting|laid|lined) (?:all )?(?:my |the )?(?:\w+ )?(?:{_PILLS}|pens|syringes) out\b"
             rf"|\bstaring at (?:the |my |all the )?(?:{_PILLS}|knife|blade|rope|razor)\b",
@@ -1563,10 +1636,11 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
             "cancelled my therapy",
         ),
         _r(
-            "loose ends order socials accounts paid passwords pin bank gave rehomed",
+            "loose ends order socials accounts account paid passwords pin bank gave rehomed cancelled",
             r"\btying up (?:the |some |all the |my )?loose ends\b|\beverything(?: is)? in order\b"
             r"|\bdeleted (?:all )?my (?:socials|social media|accounts|instagram|facebook|tiktok)\b"
-            r"|\bpaid (?:back )?(?:what i owe|everyone back|off my debts|my debts)\b"
+            r"|\bpaid (?:back )?(?:what i owe|everyone back|off my debts|my debts)\b|\bpaid off (?:the|my) (?:credit card|debts?|loan|overdraft)\b"
+            r"|\bcancel(?:led|ed) (?:the|my) (?:gym|phone|subscriptions?|contract|lease)\b|\bdelete my account after\b"
             r"|\b(?:passwords?|pin|passcode|phone code|bank (?:stuff|details|logins?)) (?:are |is )?(?:in|on|under|for whoever|written)\b"
             r"|\b(?:sent|gave|given|left) (?:\w+ ){0,2}(?:my )?(?:passwords?|pin|passcode|phone code|bank (?:stuff|details|logins?))\b"
             r"|\b(?:gave|given|giving|rehomed) my (?:dog|cat|pets?|rabbit|bird|hamster)(?: (?:away|to))?\b",
@@ -1595,7 +1669,7 @@ _CUE_TABLE: dict[str, tuple[tuple[str, str, str], ...]] = {
         _r("cancel", r"\bcancel(?:led|ed) everything\b", "cancelled everything"),
         _r(
             "out empty asleep gone away until  at ",
-            r"\b(?:need|wait(?:ing)? for|when) (?:everyone|the house|them) (?:to be |is |are )?(?:out|empty|asleep|gone)\b"
+            r"\b(?:need|wait(?:ing)? for|waiting until|when) (?:everyone|the house|them) (?:to be |is |are )?(?:out|empty|asleep|gone|quiet)\b"
             r"|\b(?:my )?(?:partner|husband|wife|parents|family|mum|mom|dad|flatmate|everyone|kids|children)s? (?:is |are )?(?:away|out|at (?:their|his|her) \w+) (?:tonight|today|this weekend|until|all weekend)\b",
             "when the house is empty",
         ),
@@ -2079,6 +2153,8 @@ def _combine(signals: set[str], cues: dict[str, set[str]]) -> None:
         # "i won't be here" is an ordinary absence note unless something else sounds final
         if has("not_here") and (has("farewell") or has("love_thanks") or has("finality") or strong):
             signals.add("goodbye")
+    if has("bare_act") and has("time"):
+        signals.add("intent")
     if has("urge_in_recovery"):
         signals.add("self_harm_urge")
     # A set time makes any imminent signal more urgent, and says so.
