@@ -283,3 +283,32 @@ async def leave_group(svc: Services, actor: User, slug: str) -> None:
         )
         await tx.session.execute(delete(Membership).where(Membership.id == m.id))
         tx.on_commit(MembershipChanged(user_id=actor.id, removed=rooms, group_id=group.id))
+
+
+TOPIC_KEYS = ("require_warning", "need_consent", "off_limits")
+
+
+async def set_topics(
+    svc: Services, actor: User, slug: str, topics: dict[str, object]
+) -> dict[str, list[str]]:
+    """A group's topic rules: warnings required, consent first, or not discussed here."""
+    from safespace.reading.categories import CATEGORIES, METHOD_DETAIL
+
+    clean: dict[str, list[str]] = {}
+    for key in TOPIC_KEYS:
+        value = topics.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise invalid(f"{key} must be a list of category ids.", field=key)
+        allowed = set(CATEGORIES) | ({METHOD_DETAIL} if key == "off_limits" else set())
+        unknown = [v for v in value if v not in allowed]
+        if unknown:
+            raise invalid(f"There's no category called {unknown[0][:40]!r}.", field=key)
+        order = [*CATEGORIES, METHOD_DETAIL]
+        clean[key] = [c for c in order if c in value]
+    async with transaction(svc) as tx:
+        group = await group_for_update(tx, slug)
+        if not await is_facilitator(tx, actor, group.id):
+            raise AppError("forbidden", "Only this group's facilitators can change that.", 403)
+        group.topics = clean
+        audit.record(tx, actor.id, "topics_changed", group_id=group.id, topics=clean)
+    return clean

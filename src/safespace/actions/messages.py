@@ -8,14 +8,15 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from safespace.actions import safety
+from safespace.actions import consent, safety
 from safespace.actions.base import Tx, transaction
 from safespace.db.models import Message, Room, User
 from safespace.errors import AppError, invalid
 from safespace.events.types import MessagePosted
-from safespace.privacy.keystore import message_context
+from safespace.privacy.keystore import message_context, note_context
 from safespace.queries.messages import message_dict, readable
-from safespace.queries.rooms import access_room_as_member
+from safespace.queries.rooms import RoomAccess, access_room_as_member
+from safespace.reading.categories import CATEGORIES, MAX_NOTE, METHOD_DETAIL, detect_topics, labels
 from safespace.safety.assess import Assessment, assess
 from safespace.services import Services
 
@@ -70,16 +71,57 @@ async def _existing(
     )
 
 
+@dataclass(frozen=True)
+class ContentWarning:
+    categories: list[str]
+    note: str | None
+
+
+def check_warning(warning: object) -> ContentWarning | None:
+    """A content warning as sent: known categories and/or a short note."""
+    if warning is None:
+        return None
+    if not isinstance(warning, dict):
+        raise invalid("content_warning must be an object with categories and/or a note.")
+    cats = warning.get("categories") or []
+    note = warning.get("note")
+    if not isinstance(cats, list) or not all(isinstance(c, str) for c in cats):
+        raise invalid("content_warning.categories must be a list of category ids.")
+    unknown = [c for c in cats if c not in CATEGORIES]
+    if unknown:
+        raise invalid(f"There's no content-warning category called {unknown[0][:40]!r}.")
+    if note is not None:
+        if not isinstance(note, str) or "\x00" in note:
+            raise invalid("content_warning.note must be text.")
+        note = " ".join(note.split()) or None
+        if note is not None and len(note) > MAX_NOTE:
+            raise invalid(f"A warning's note can be at most {MAX_NOTE} characters.")
+    ordered = [c for c in CATEGORIES if c in cats]
+    if not ordered and note is None:
+        return None
+    return ContentWarning(ordered, note)
+
+
 async def post_message(
-    svc: Services, actor: User, room_id: object, client_id: object, body: object
+    svc: Services,
+    actor: User,
+    room_id: object,
+    client_id: object,
+    body: object,
+    warning: object = None,
+    suggest: object = False,
 ) -> Posted:
     await svc.limits.hit("messages", str(actor.id))  # per person, however it arrives
     client_id = check_client_id(client_id)
     body = check_body(body)
+    given = check_warning(warning)
     assessment = assess(body)  # local and pure: before the write slot, never sent anywhere
+    topics = detect_topics(body)
     try:
         async with transaction(svc) as tx:
-            return await _post(tx, actor, room_id, client_id, body, assessment)
+            return await _post(
+                tx, actor, room_id, client_id, body, assessment, topics, given, suggest is True
+            )
     except IntegrityError:
         # A concurrent retry of the same client_id won the race: answer with its message.
         async with svc.db.read() as session:
@@ -91,7 +133,15 @@ async def post_message(
 
 
 async def _post(
-    tx: Tx, actor: User, room_id: object, client_id: str, body: str, assessment: Assessment
+    tx: Tx,
+    actor: User,
+    room_id: object,
+    client_id: str,
+    body: str,
+    assessment: Assessment,
+    topics: list[str],
+    given: ContentWarning | None,
+    suggest: bool,
 ) -> Posted:
     access = await access_room_as_member(tx.session, actor, room_id)
     first = await _existing(tx.session, access.room_id, actor.id, client_id)
@@ -104,6 +154,7 @@ async def _post(
             409,
             rules_version=access.rules_version,
         )
+    categories = await _warning_for(tx, access, actor, assessment, topics, given, suggest)
     seq = await tx.session.scalar(
         update(Room)
         .where(Room.id == access.room_id)
@@ -122,11 +173,15 @@ async def _post(
         ),
         created_at=tx.svc.clock.now(),
         risk_level=assessment.level,
-        warning=auto_warning(assessment),
+        warning=categories or None,
     )
+    if given is not None and given.note is not None:
+        msg.warning_note = await tx.svc.keys.seal_text(
+            access.group_id, given.note, note_context(access.room_id, seq)
+        )
     tx.session.add(msg)
     await tx.session.flush()
-    data = message_dict(msg, body)
+    data = message_dict(msg, body, given.note if given else None)
     tx.on_commit(
         MessagePosted(
             room_id=access.room_id,
@@ -151,9 +206,76 @@ async def _again(svc: Services, group_id: int, first: Message) -> Posted:
     return Posted(message, duplicate=True, check_in=check_in)
 
 
-def auto_warning(assessment: Assessment) -> list[str] | None:
+async def _warning_for(
+    tx: Tx,
+    access: RoomAccess,
+    actor: User,
+    assessment: Assessment,
+    topics: list[str],
+    given: ContentWarning | None,
+    suggest: bool,
+) -> list[str]:
+    """The categories a message goes out behind, after the group's topic rules.
+
+    A message from someone who may be at risk is never refused: it goes out behind a
+    warning for what it touches, and the facilitators are told (actions/safety.py).
+    """
+    covered = list(given.categories) if given else []
+    rules = access.topics or {}
+    touched = set(topics)
+    if assessment.level != "none" or assessment.method_detail:
+        extra = set(rules.get("require_warning", [])) & touched
+        extra |= set(auto_warning(assessment, topics))
+        return [c for c in CATEGORIES if c in covered or c in extra]
+    off = [c for c in rules.get("off_limits", []) if c in touched]
+    if assessment.method_detail and METHOD_DETAIL in rules.get("off_limits", []):
+        off.append(METHOD_DETAIL)
+    if off:
+        raise AppError(
+            "off_limits",
+            f"This group has agreed not to talk about {labels(off)} here. You could talk "
+            'to a facilitator privately instead, from "I need support now".',
+            422,
+            categories=off,
+        )
+    ask_first = [c for c in rules.get("need_consent", []) if c in touched]
+    missing = [
+        c
+        for c in ask_first
+        if not await consent.granted_recently(tx.session, access.room_id, actor.id, c, tx.svc)
+    ]
+    if missing:
+        raise AppError(
+            "consent_required",
+            f"This group asks everyone to check with the room before talking about "
+            f'{labels(missing)}. Use "Ask before sharing", and send this once the room '
+            "says OK. Your message is still in your box.",
+            422,
+            categories=missing,
+        )
+    required = [c for c in rules.get("require_warning", []) if c in touched and c not in covered]
+    if required:
+        raise AppError(
+            "warning_required",
+            f"This group asks for a content warning on messages about {labels(required)}. "
+            "Add one and send again.",
+            422,
+            required=required,
+        )
+    suggested = [c for c in topics if c not in covered]
+    if suggest and suggested:
+        raise AppError(
+            "warning_suggested",
+            f"This mentions {labels(suggested)}. Add a content warning?",
+            422,
+            suggested=suggested,
+        )
+    return covered
+
+
+def auto_warning(assessment: Assessment, topics: list[str]) -> list[str]:
     """Imminent risk and detailed method talk reach the room behind a warning
     (safe-messaging practice); the author and facilitators see them in full."""
     if assessment.level == "imminent" or assessment.method_detail:
-        return ["suicide-self-harm"]
-    return None
+        return [c for c in topics if c in ("suicide", "self-harm")] or ["suicide"]
+    return []

@@ -108,7 +108,14 @@ async def erase_account(svc: Services, user: User, password: str) -> None:
         await tx.session.execute(
             update(Message)
             .where(Message.author_id == user.id)
-            .values(body=None, author_alias="", author_id=None, client_id="", deleted_at=now)
+            .values(
+                body=None,
+                warning_note=None,
+                author_alias="",
+                author_id=None,
+                client_id="",
+                deleted_at=now,
+            )
         )
         rooms = (
             await tx.session.scalars(

@@ -18,6 +18,8 @@ from typing import Any
 
 import orjson
 
+from safespace.reading.shaping import Reader, Shape, apply, muted_pattern, shape_of
+
 log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 4096  # frames; a reader this far behind is cut off and resumes on reconnect
@@ -47,6 +49,7 @@ class Connection:
         self.rooms: dict[int, int | None] = {}
         self.facilitates: set[int] = set()  # group ids: gets flags and alerts, full bodies
         self.is_admin = False
+        self.reader = Reader(user_id)  # this person's filters and blocks (reading/shaping.py)
         self.paused: set[int] = set()  # rooms on a break: nothing live until it ends
         # Paused rooms where nothing had been delivered yet: the first seq held back, so
         # the end of the break knows where to catch up from.
@@ -200,6 +203,27 @@ class Hub:
             )
             for conn in list(self.by_room.get(event["room_id"], ())):
                 conn.push_frame(frame)
+        elif kind == "consent_updated":
+            frame = encode(
+                {
+                    "type": "consent_updated",
+                    "room_id": event["room_id"],
+                    "seq": event["seq"],
+                    "consent": event["consent"],
+                }
+            )
+            for conn in list(self.by_room.get(event["room_id"], ())):
+                conn.push_frame(frame)
+        elif kind == "filters_changed":
+            for conn in list(self.by_user.get(event["user_id"], ())):
+                conn.reader = Reader(
+                    conn.user_id,
+                    False,
+                    event["modes"],
+                    muted_pattern(event["muted_words"]),
+                    frozenset(event["blocked"]),
+                )
+                conn.push_frame({"type": "filters_changed"})
         elif kind == "flag_raised":
             self._flag_raised(event)
         elif kind == "flag_updated":
@@ -232,22 +256,20 @@ class Hub:
         message = event["message"]
         seq = message["seq"]
         group_id = event.get("group_id")
+        author_id = event["author_id"]
         # Encoded once per shape, not once per recipient: the author's (with client_id),
-        # the full one, and for a warned message the collapsed one others first see.
-        full = encode({"type": "message", "message": message})
+        # and each shape a reader's filters give it (reading/shaping.py).
         own = encode({"type": "message", "message": message, "client_id": event["client_id"]})
-        collapsed = full
-        if "content_warning" in message:
-            collapsed = encode(
-                {"type": "message", "message": {**message, "body": "", "collapsed": True}}
-            )
+        encoded: dict[Shape, str] = {}
         for conn in list(conns):
-            if conn.user_id == event["author_id"]:
+            if conn.user_id == author_id:
                 text = own
-            elif group_id in conn.facilitates:
-                text = full
             else:
-                text = collapsed
+                reader = conn.reader.for_group(group_id in conn.facilitates)
+                shape = shape_of(message, author_id, reader)
+                text = encoded.get(shape) or encoded.setdefault(
+                    shape, encode({"type": "message", "message": apply(message, shape)})
+                )
             conn.push_message(event["room_id"], seq, text)
 
     def _facilitators_of(self, group_id: int, admins: bool = False) -> list[Connection]:

@@ -87,3 +87,24 @@ class FacilitatorsOnline(Event):
 
     kind: ClassVar[str] = "facilitators_online"
     group_ids: list[int]
+
+
+@dataclass(frozen=True)
+class ConsentUpdated(Event):
+    """A "May I talk about...?" request was answered: the room sees the new counts."""
+
+    kind: ClassVar[str] = "consent_updated"
+    room_id: int
+    seq: int
+    consent: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FiltersChanged(Event):
+    """Someone changed their own filters or blocks: their connections reshape from now on."""
+
+    kind: ClassVar[str] = "filters_changed"
+    user_id: int
+    modes: dict[str, str]
+    muted_words: list[str]
+    blocked: list[int]

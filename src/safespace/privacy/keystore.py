@@ -191,3 +191,8 @@ class KeyStore:
 def message_context(room_id: int, seq: int) -> bytes:
     # Bound to its room and place: a ciphertext moved to another row won't decrypt.
     return b"safespace:message:%d:%d" % (room_id, seq)
+
+
+def note_context(room_id: int, seq: int) -> bytes:
+    # A content warning's note: bound to its message, and never mistaken for a body.
+    return b"safespace:warning-note:%d:%d" % (room_id, seq)

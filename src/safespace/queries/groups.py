@@ -95,7 +95,14 @@ async def group_detail(session: AsyncSession, slug: str) -> dict[str, Any]:
         "rules_version": group.rules_version,
         "member_count": int(count or 0),
         "retention_days": group.retention_days,  # None: the operator's default
+        "topics": topics_of(group.topics),
     }
+
+
+def topics_of(stored: dict[str, list[str]] | None) -> dict[str, list[str]]:
+    """A group's topic rules, every key present (reading/categories.py has the ids)."""
+    stored = stored or {}
+    return {k: list(stored.get(k, [])) for k in ("require_warning", "need_consent", "off_limits")}
 
 
 def public_group(detail: dict[str, Any]) -> dict[str, Any]:

@@ -1,28 +1,27 @@
-"""Reading a room's messages, for members only."""
+"""Reading a room's messages, for members only, each shaped for its reader."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safespace.db.base import MAX_INT
-from safespace.db.models import Message
+from safespace.db.models import ConsentAnswer, Message
 from safespace.errors import AppError, not_found
-from safespace.privacy.keystore import KeyStore, message_context
+from safespace.privacy.keystore import KeyStore, message_context, note_context
+from safespace.queries.dates import iso
+from safespace.queries.filters import reader_for
 from safespace.queries.rooms import RoomAccess
+from safespace.reading.shaping import Reader, present
 
 MAX_PAGE = 200
 
 
-def iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def message_dict(m: Message, body: str) -> dict[str, Any]:
+def message_dict(
+    m: Message, body: str, note: str | None = None, consent: dict[str, Any] | None = None
+) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": m.id,
         "room_id": m.room_id,
@@ -31,42 +30,70 @@ def message_dict(m: Message, body: str) -> dict[str, Any]:
         "body": body,
         "created_at": iso(m.created_at),
     }
+    if m.kind != "text":
+        data["kind"] = m.kind
     if m.deleted_at is not None:
         data["deleted"] = True
-    if m.warning:
-        data["content_warning"] = {"categories": list(m.warning)}
+    if m.kind == "text" and (m.warning or note):
+        warning: dict[str, Any] = {"categories": list(m.warning or [])}
+        if note:
+            warning["note"] = note
+        data["content_warning"] = warning
+    if m.kind == "consent":
+        data["consent"] = consent or consent_summary([])
     return data
 
 
-@dataclass(frozen=True)
-class Viewer:
-    """Who a message is shaped for: warned messages reach others collapsed."""
+def consent_summary(answers: list[ConsentAnswer]) -> dict[str, Any]:
+    """Counts, and the room's answer when a facilitator gave one. Never who said what."""
+    ok = sum(a.answer == "ok" and not a.by_facilitator for a in answers)
+    not_now = sum(a.answer == "not_now" and not a.by_facilitator for a in answers)
+    room = [a for a in answers if a.by_facilitator]
+    room_answer = max(room, key=lambda a: a.created_at).answer if room else None
+    granted = room_answer == "ok" or (room_answer is None and ok > 0 and not_now == 0)
+    return {"ok": ok, "not_now": not_now, "room_answer": room_answer, "granted": granted}
 
-    user_id: int
-    facilitator: bool
 
-
-def shape(message: dict[str, Any], viewer: Viewer | None, author_id: int | None) -> dict[str, Any]:
-    """The message as this viewer first meets it. A warned message's body is left out for
-    everyone but its author and the group's facilitators, so it can't show up anywhere
-    (preview, screen reader, page source) until they choose to reveal it."""
-    if viewer is None or "content_warning" not in message:
-        return message
-    if viewer.facilitator or viewer.user_id == author_id:
-        return message
-    return {**message, "body": "", "collapsed": True}
+async def _consents(session: AsyncSession | None, rows: list[Message]) -> dict[int, dict[str, Any]]:
+    ids = [m.id for m in rows if m.kind == "consent"]
+    if not ids or session is None:
+        return {}
+    answers = (
+        await session.scalars(select(ConsentAnswer).where(ConsentAnswer.message_id.in_(ids)))
+    ).all()
+    by_message: dict[int, list[ConsentAnswer]] = {i: [] for i in ids}
+    for a in answers:
+        by_message[a.message_id].append(a)
+    out = {}
+    for m in rows:
+        if m.kind == "consent":
+            summary = consent_summary(by_message[m.id])
+            if m.warning:
+                summary["category"] = m.warning[0]
+            out[m.id] = summary
+    return out
 
 
 async def readable(
-    keys: KeyStore, group_id: int, rows: list[Message], viewer: Viewer | None = None
+    keys: KeyStore,
+    group_id: int,
+    rows: list[Message],
+    reader: Reader | None = None,
+    session: AsyncSession | None = None,
 ) -> list[dict[str, Any]]:
-    """Decrypt rows for someone whose access to the group was already checked."""
+    """Decrypt rows for someone whose access to the group was already checked, shaped for
+    that reader (None: in full). With a session, consent requests carry their answers."""
+    consents = await _consents(session, rows)
     out = []
     for m in rows:
         body = ""
+        note = None
         if m.body is not None:
             body = await keys.open_text(group_id, m.body, message_context(m.room_id, m.seq))
-        out.append(shape(message_dict(m, body), viewer, m.author_id))
+        if m.warning_note is not None and m.body is not None:
+            note = await keys.open_text(group_id, m.warning_note, note_context(m.room_id, m.seq))
+        data = message_dict(m, body, note, consents.get(m.id))
+        out.append(present(data, m.author_id, reader))
     return out
 
 
@@ -95,8 +122,8 @@ async def history(
         q = q.order_by(Message.seq.desc()).limit(limit)
         rows = list((await session.scalars(q)).all())
         rows.reverse()
-    viewer = Viewer(access.user_id, access.is_facilitator)
-    return await readable(keys, access.group_id, rows, viewer)
+    reader = await reader_for(session, access.user_id, access.is_facilitator)
+    return await readable(keys, access.group_id, rows, reader, session)
 
 
 async def between(session: AsyncSession, room_id: int, after: int, upto: int) -> list[Message]:
@@ -119,7 +146,7 @@ async def one_message(
     )
     if m is None:
         raise not_found("That message")
-    return (await readable(keys, access.group_id, [m]))[0]
+    return (await readable(keys, access.group_id, [m], session=session))[0]
 
 
 async def one_message_or_none(

@@ -7,7 +7,17 @@ from typing import Any
 
 from sqlalchemy import select
 
-from safespace.db.models import AuthSession, Group, Membership, Message, RecoveryCode, Room, User
+from safespace.db.models import (
+    AuthSession,
+    ConsentAnswer,
+    Group,
+    Membership,
+    Message,
+    RecoveryCode,
+    Room,
+    User,
+)
+from safespace.queries.filters import filters_dict
 from safespace.queries.messages import iso, readable
 from safespace.services import Services
 
@@ -41,6 +51,14 @@ async def export_account(svc: Services, user: User) -> dict[str, Any]:
             )
         ).all()
         group_names = dict((await session.execute(select(Group.id, Group.slug))).all())
+        filters = await filters_dict(session, user.id)
+        answers = (
+            await session.execute(
+                select(ConsentAnswer, Message.room_id, Message.seq)
+                .join(Message, Message.id == ConsentAnswer.message_id)
+                .where(ConsentAnswer.user_id == user.id)
+            )
+        ).all()
     by_group: dict[int, list[Message]] = defaultdict(list)
     for message, group_id in rows:
         by_group[group_id].append(message)
@@ -79,5 +97,10 @@ async def export_account(svc: Services, user: User) -> dict[str, Any]:
             "note": "Codes are stored only as one-way hashes, so they can't be shown again.",
         },
         "reports": [],
-        "settings": {},
+        # Reading filters, muted words, and the people you blocked (as you knew them).
+        "settings": {"filters": filters},
+        "consent_answers": [
+            {"room_id": room_id, "seq": seq, "answer": a.answer, "at": iso(a.created_at)}
+            for a, room_id, seq in answers
+        ],
     }

@@ -26,6 +26,7 @@ class RoomAccess:
     user_id: int = 0  # who was given this access
     kind: str = "main"
     member_id: int | None = None  # whose private line a support room is
+    topics: dict[str, list[str]] | None = None  # the group's topic rules (Group.topics)
 
     @property
     def rules_current(self) -> bool:
@@ -69,6 +70,7 @@ async def access_room_as_member(session: AsyncSession, user: User, room_id: obje
         user_id=user.id,
         kind=room.kind,
         member_id=room.member_id,
+        topics=group.topics,
     )
 
 

@@ -20,7 +20,8 @@ from safespace.errors import AppError
 from safespace.events.hub import Connection, encode
 from safespace.queries import safety as safety_queries
 from safespace.queries.accounts import Principal
-from safespace.queries.messages import Viewer, between, history, readable
+from safespace.queries.filters import reader_for
+from safespace.queries.messages import between, history, readable
 from safespace.queries.rooms import access_room_as_member, facilitated_group_ids
 from safespace.services import Services
 from safespace.web.deps import resolve_principal, same_origin
@@ -109,8 +110,8 @@ async def _serve(ws: WebSocket, svc: Services, principal: Principal, hello: dict
         async with svc.db.read() as session:
             access = await access_room_as_member(session, user, room_id)
             rows = await between(session, room_id, after, upto)
-        viewer = Viewer(user.id, access.is_facilitator)
-        return await readable(svc.keys, access.group_id, rows, viewer)
+            reader = conn.reader.for_group(access.is_facilitator)
+            return await readable(svc.keys, access.group_id, rows, reader, session)
 
     async def fetch_after(room_id: int, after: int, limit: int) -> list[dict[str, Any]]:
         async with svc.db.read() as session:
@@ -125,6 +126,7 @@ async def _serve(ws: WebSocket, svc: Services, principal: Principal, hello: dict
         # the HTTP history shows them). An admin is told of an alert elsewhere only when
         # nobody who runs that group is online (events/hub.py).
         conn.facilitates = set(await facilitated_group_ids(session, user.id))
+        conn.reader = await reader_for(session, user.id)
         conn.paused = set(await safety_queries.rooms_on_break(session, user.id, now))
         online = {
             gid: await safety_queries.facilitators_online(session, gid, now)
@@ -264,7 +266,15 @@ async def _send(svc: Services, conn: Connection, user: Any, frame: dict[str, Any
         )
         return
     try:
-        posted = await post_message(svc, user, room_id, client_id, frame.get("body"))
+        posted = await post_message(
+            svc,
+            user,
+            room_id,
+            client_id,
+            frame.get("body"),
+            frame.get("content_warning"),
+            frame.get("suggest_warning") is True,
+        )
     except AppError as err:
         conn.push_frame(error_frame(err.code, err.message, client_id=cid, **err.extra))
         return

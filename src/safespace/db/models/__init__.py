@@ -2,6 +2,7 @@
 
 from safespace.db.models.accounts import AuthSession, RecoveryCode, User
 from safespace.db.models.audit import AuditEntry
+from safespace.db.models.filters import Block, ConsentAnswer, UserFilters
 from safespace.db.models.groups import Group, GroupRules, GroupTag, Membership, Room
 from safespace.db.models.jobs import JobRun
 from safespace.db.models.messages import Message
@@ -10,6 +11,8 @@ from safespace.db.models.safety import Flag, Presence
 __all__ = [
     "AuditEntry",
     "AuthSession",
+    "Block",
+    "ConsentAnswer",
     "Group",
     "GroupRules",
     "Flag",
@@ -21,4 +24,5 @@ __all__ = [
     "RecoveryCode",
     "Room",
     "User",
+    "UserFilters",
 ]

@@ -27,6 +27,9 @@ class Group(Base):
     # Days messages are kept: 0 keeps them until deleted by hand; None (never chosen)
     # follows the operator's default (SAFESPACE_DEFAULT_RETENTION_DAYS).
     retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Topic rules: {"require_warning": [...], "need_consent": [...], "off_limits": [...]}
+    # of content-warning category ids (off_limits may also hold "method-detail").
+    topics: Mapped[dict[str, list[str]] | None] = mapped_column(JSON, nullable=True)
 
 
 class GroupTag(Base):

@@ -22,6 +22,8 @@ class Message(Base):
     # The alias the author had in this group when writing; kept so history reads the same.
     author_alias: Mapped[str] = mapped_column(String(32))
     client_id: Mapped[str] = mapped_column(String(64))
+    # text | consent ("May I talk about...?": the body is the topic)
+    kind: Mapped[str] = mapped_column(String(16), default="text", server_default="text")
     # AES-GCM under the group's key (safespace.privacy). None once the message is deleted:
     # the row stays as a tombstone so the room's seq stays gap-free.
     body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
@@ -32,6 +34,8 @@ class Message(Base):
     # Content-warning categories; readers other than the author and facilitators see the
     # message collapsed until they choose to reveal it.
     warning: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    # The warning's free-text note, sealed like the body (its own context).
+    warning_note: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
     __table_args__ = (
         UniqueConstraint("room_id", "seq"),

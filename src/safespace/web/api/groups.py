@@ -10,7 +10,7 @@ from safespace.actions import groups as actions
 from safespace.actions import privacy
 from safespace.db.models import Membership
 from safespace.queries import groups as queries
-from safespace.web.api.schemas import AcceptRules, Alias, Join, NewGroup, Retention, Rules
+from safespace.web.api.schemas import AcceptRules, Alias, Join, NewGroup, Retention, Rules, Topics
 from safespace.web.deps import CurrentUser, Svc
 
 router = APIRouter(prefix="/api/v1", tags=["groups"])
@@ -77,6 +77,12 @@ async def leave(slug: str, user: CurrentUser, svc: Svc) -> None:
 async def set_retention(slug: str, body: Retention, user: CurrentUser, svc: Svc) -> dict[str, Any]:
     days = await privacy.set_retention(svc, user, slug, body.retention_days)
     return {"retention_days": days}
+
+
+@router.put("/groups/{slug}/topics")
+async def set_topics(slug: str, body: Topics, user: CurrentUser, svc: Svc) -> dict[str, Any]:
+    topics = await actions.set_topics(svc, user, slug, body.model_dump())
+    return {"topics": topics}
 
 
 @router.delete("/groups/{slug}", status_code=204)

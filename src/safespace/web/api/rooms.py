@@ -39,7 +39,15 @@ async def list_messages(
 async def send(room_id: int, body: NewMessage, user: CurrentUser, svc: Svc) -> dict[str, Any]:
     # A retry with the same client_id gets the same answer as the first attempt, like an
     # idempotency key, and nothing is delivered twice.
-    posted = await post_message(svc, user, room_id, body.client_id, body.body)
+    posted = await post_message(
+        svc,
+        user,
+        room_id,
+        body.client_id,
+        body.body,
+        body.content_warning,
+        body.suggest_warning,
+    )
     answer: dict[str, Any] = {"message": posted.message}
     if posted.check_in:
         answer["check_in"] = posted.check_in  # for the author alone: offer support

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -51,6 +53,35 @@ class Alias(Body):
 class NewMessage(Body):
     client_id: str
     body: str
+    # Checked by the actions (actions/messages.py), which say what's wrong in words.
+    content_warning: Any = None
+    suggest_warning: bool = False
+
+
+class ConsentRequest(Body):
+    client_id: str
+    topic: str
+    category: str | None = None
+
+
+class ConsentReply(Body):
+    answer: str
+
+
+class Filters(Body):
+    categories: dict[str, str] | None = None
+    muted_words: list[str] | None = None
+
+
+class BlockAuthor(Body):
+    room_id: int
+    seq: int
+
+
+class Topics(Body):
+    require_warning: list[str] = []
+    need_consent: list[str] = []
+    off_limits: list[str] = []
 
 
 class Role(Body):

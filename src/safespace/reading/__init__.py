@@ -1,0 +1,1 @@
+"""How a reader meets a message: content warnings, topics, filters and blocks."""
