@@ -27,7 +27,7 @@ from safespace.ratelimit import with_retry_after
 from safespace.services import Services, build_services
 from safespace.settings import Settings
 from safespace.web import ws
-from safespace.web.api import admin, auth, groups, me, reading, rooms, safety
+from safespace.web.api import admin, auth, groups, me, moderation, reading, rooms, safety
 from safespace.web.pages import routes as pages
 from safespace.web.pages.support import support_router
 from safespace.web.security import RejectNulInUrl, SecurityHeaders
@@ -134,6 +134,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         safety.router,
         me.router,
         reading.router,
+        moderation.router,
         admin.router,
         ws.router,
         pages.router,

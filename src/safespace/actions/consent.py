@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from safespace.actions import safety
+from safespace.actions import moderation, safety
 from safespace.actions.base import transaction
 from safespace.db.models import ConsentAnswer, Message, Room, User
 from safespace.errors import AppError, invalid, not_found
@@ -84,6 +84,9 @@ async def ask(
                 409,
                 rules_version=access.rules_version,
             )
+        mute = await moderation.active_mute(tx.session, access.group_id, actor.id, svc.clock.now())
+        if mute is not None:
+            raise moderation.muted_error(mute)
         seq = await tx.session.scalar(
             update(Room)
             .where(Room.id == access.room_id)

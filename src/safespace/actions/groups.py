@@ -219,6 +219,15 @@ async def join_group(
         if existing is not None:
             existing.accepted_rules_version = group.rules_version
             return existing
+        from safespace.actions.moderation import is_banned  # moderation imports this module
+
+        if await is_banned(tx.session, group.id, actor.id):
+            raise AppError(
+                "banned",
+                "You can't rejoin this group: its facilitators have removed you from it. "
+                "If you think that was a mistake, you can ask the people who run this site.",
+                403,
+            )
         name = chosen or actor.username
         if not await _alias_free(tx, group.id, name, actor.id):
             if chosen:

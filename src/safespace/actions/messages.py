@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from safespace.actions import consent, safety
+from safespace.actions import consent, moderation, safety
 from safespace.actions.base import Tx, transaction
 from safespace.db.models import Message, Room, User
 from safespace.errors import AppError, invalid
@@ -154,6 +154,9 @@ async def _post(
             409,
             rules_version=access.rules_version,
         )
+    mute = await moderation.active_mute(tx.session, access.group_id, actor.id, tx.svc.clock.now())
+    if mute is not None:
+        raise moderation.muted_error(mute)
     categories = await _warning_for(tx, access, actor, assessment, topics, given, suggest)
     seq = await tx.session.scalar(
         update(Room)

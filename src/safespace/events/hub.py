@@ -214,6 +214,21 @@ class Hub:
             )
             for conn in list(self.by_room.get(event["room_id"], ())):
                 conn.push_frame(frame)
+        elif kind == "message_hidden":
+            frame = encode(
+                {
+                    "type": "message_hidden",
+                    "room_id": event["room_id"],
+                    "seq": event["seq"],
+                    "rule": event["rule"],
+                }
+            )
+            for conn in list(self.by_room.get(event["room_id"], ())):
+                conn.push_frame(frame)
+        elif kind == "sanction_given":
+            frame = encode({"type": "sanction", "sanction": event["sanction"]})
+            for conn in list(self.by_user.get(event["user_id"], ())):
+                conn.push_frame(frame)
         elif kind == "filters_changed":
             for conn in list(self.by_user.get(event["user_id"], ())):
                 conn.reader = Reader(

@@ -108,3 +108,24 @@ class FiltersChanged(Event):
     modes: dict[str, str]
     muted_words: list[str]
     blocked: list[int]
+
+
+@dataclass(frozen=True)
+class MessageHidden(Event):
+    """A facilitator hid a message for breaking a ground rule: every reader's copy changes."""
+
+    kind: ClassVar[str] = "message_hidden"
+    room_id: int
+    seq: int
+    rule: int | None
+
+
+@dataclass(frozen=True)
+class SanctionGiven(Event):
+    """For the member alone: what happened, why, and how to ask for a review."""
+
+    kind: ClassVar[str] = "sanction_given"
+    user_id: int
+    group_id: int
+    group_slug: str
+    sanction: dict[str, Any]

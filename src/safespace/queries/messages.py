@@ -34,6 +34,8 @@ def message_dict(
         data["kind"] = m.kind
     if m.deleted_at is not None:
         data["deleted"] = True
+    if m.hidden_at is not None:
+        data["removed"] = {"rule": m.hidden_rule}
     if m.kind == "text" and (m.warning or note):
         warning: dict[str, Any] = {"categories": list(m.warning or [])}
         if note:

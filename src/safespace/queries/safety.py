@@ -153,6 +153,13 @@ async def flags_for(
         if flag.note is not None:
             note = await keys.open_text(flag.group_id, flag.note, flag_context(flag.id))
         item = flag_dict(flag, message=message, subject_alias=alias, note=note)
+        if flag.kind == "report":
+            item["rule"] = flag.rule
+            item["report_note"] = None
+            if flag.report_note is not None:
+                item["report_note"] = await keys.open_text(
+                    flag.group_id, flag.report_note, b"safespace:report:%d" % flag.id
+                )
         item["group"] = {"slug": slug, "name": name}
         item["waiting_since"] = iso(flag.created_at)
         out.append(item)

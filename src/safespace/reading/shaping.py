@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 Mode = Literal["collapse", "show", "hide"]
 MODES: tuple[str, ...] = ("collapse", "show", "hide")
-Shape = Literal["full", "collapsed", "muted", "hidden", "blocked"]
+Shape = Literal["full", "collapsed", "muted", "hidden", "blocked", "removed"]
 
 
 def muted_pattern(words: list[str]) -> re.Pattern[str] | None:
@@ -47,6 +47,8 @@ def shape_of(message: Mapping[str, Any], author_id: int | None, reader: Reader |
         return "full"
     if message.get("deleted"):
         return "full"  # a tombstone has nothing left to hide
+    if message.get("removed"):
+        return "removed"  # hidden by a facilitator: its author and they still see it
     if author_id is not None and author_id in reader.blocked:
         return "blocked"
     warning = message.get("content_warning")
@@ -66,6 +68,11 @@ def apply(message: dict[str, Any], shape: Shape) -> dict[str, Any]:
     who gets it, so a broadcast encodes each shape once."""
     if shape == "full":
         return message
+    if shape == "removed":
+        return {
+            **{k: v for k, v in message.items() if k not in ("consent", "content_warning")},
+            "body": "",
+        }
     if shape == "blocked":
         return {
             "id": message["id"],

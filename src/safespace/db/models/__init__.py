@@ -6,6 +6,7 @@ from safespace.db.models.filters import Block, ConsentAnswer, UserFilters
 from safespace.db.models.groups import Group, GroupRules, GroupTag, Membership, Room
 from safespace.db.models.jobs import JobRun
 from safespace.db.models.messages import Message
+from safespace.db.models.moderation import Sanction
 from safespace.db.models.safety import Flag, Presence
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "Message",
     "Presence",
     "RecoveryCode",
+    "Sanction",
     "Room",
     "User",
     "UserFilters",

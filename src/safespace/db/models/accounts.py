@@ -22,6 +22,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default="member")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Suspended platform-wide by an admin: cannot sign in until lifted.
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class RecoveryCode(Base):

@@ -36,6 +36,10 @@ class Message(Base):
     warning: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     # The warning's free-text note, sealed like the body (its own context).
     warning_note: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # Hidden by a facilitator for breaking this ground rule (1-based); the body is kept
+    # for the author, the facilitators and a review, and shown to nobody else.
+    hidden_rule: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (
         UniqueConstraint("room_id", "seq"),

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from safespace.db.base import Base, UTCDateTime
 
-FLAG_KINDS = ("risk", "worried", "talk")
+FLAG_KINDS = ("risk", "worried", "talk", "report")
 FLAG_STATUSES = ("open", "acknowledged", "resolved")
 
 
@@ -36,6 +36,13 @@ class Flag(Base):
     )
     status: Mapped[str] = mapped_column(String(16), default="open")
     note: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # sealed
+    # A report: the ground rule (1-based) the reporter says was broken, and their note.
+    rule: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    report_note: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # sealed
+    # Handed to this facilitator (caseload); None: anyone of the group's facilitators.
+    assigned_to: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
     handled_by: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )

@@ -103,3 +103,20 @@ class FlagUpdate(Body):
 
 class Break(Body):
     minutes: int
+
+
+class Report(Body):
+    seq: int | None = None
+    alias: str | None = None
+    rule: int | None = None
+    note: str | None = None
+
+
+class NewSanction(Body):
+    kind: str
+    alias: str | None = None
+    rule: int | None = None
+    reason: str | None = None
+    minutes: int | None = None
+    room_id: int | None = None
+    seq: int | None = None
