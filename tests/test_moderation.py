@@ -352,3 +352,79 @@ async def test_who_may_read_the_audit_log(client, room: Room, people, kind: str)
     assert r.status_code == expected[0], r.text
     if expected[1] is not None:
         assert r.json()["full"] is expected[1]
+
+
+async def test_an_admin_can_suspend_an_account_platform_wide(server, client, room: Room) -> None:
+    admin = await privileged(server, role="admin")
+    bob_ws = await open_ws(server, room.bob.token)
+    r = await client.put(
+        f"/api/v1/admin/users/{room.bob.username}/suspended",
+        json={"suspended": True},
+        headers=admin.headers,
+    )
+    assert r.status_code == 200 and r.json()["suspended"] is True
+    assert await bob_ws.wait_closed() == 4001  # every open session ends at once
+    r = await client.get("/api/v1/me/groups", headers=room.bob.headers)
+    assert r.status_code == 401
+    r = await client.post(
+        "/api/v1/auth/login", json={"username": room.bob.username, "password": room.bob.password}
+    )
+    assert_error(r, 403, "suspended")
+    # only admins may, and lifting it lets them back in
+    r = await client.put(
+        f"/api/v1/admin/users/{room.alice.username}/suspended",
+        json={"suspended": True},
+        headers=room.fac.headers,
+    )
+    assert_error(r, 403, "forbidden")
+    r = await client.put(
+        f"/api/v1/admin/users/{room.bob.username}/suspended",
+        json={"suspended": False},
+        headers=admin.headers,
+    )
+    assert r.status_code == 200
+    r = await client.post(
+        "/api/v1/auth/login", json={"username": room.bob.username, "password": room.bob.password}
+    )
+    assert r.status_code == 200
+
+
+async def test_the_owner_chooses_co_facilitators_who_then_get_flags_and_can_act(
+    server, client, room: Room
+) -> None:
+    slug = room.group["slug"]
+    bob_alias = await alias_of(client, room.bob, slug)
+    # a member can't make themselves (or anyone) a facilitator
+    r = await client.put(
+        f"/api/v1/groups/{slug}/facilitators/{bob_alias}", headers=room.bob.headers
+    )
+    assert_error(r, 403, "forbidden")
+    bob_ws = await open_ws(server, room.bob.token)
+    try:
+        r = await client.put(
+            f"/api/v1/groups/{slug}/facilitators/{bob_alias}", headers=room.fac.headers
+        )
+        assert r.status_code == 200 and r.json()["membership"]["role"] == "facilitator"
+        await post(client, room.alice, room.id, "I feel like a burden and I see no point anymore")
+        flag = await until(bob_ws, "flag")  # live flags now reach the new co-facilitator
+        assert flag["flag"]["level"] == "elevated"
+        alice_alias = await alias_of(client, room.alice, slug)
+        r = await sanction(client, room.bob, slug, kind="warning", alias=alice_alias, rule=1)
+        assert r.status_code == 201
+        # stepping down takes the powers away at once
+        r = await client.delete(
+            f"/api/v1/groups/{slug}/facilitators/{bob_alias}", headers=room.fac.headers
+        )
+        assert r.json()["membership"]["role"] == "member"
+        r = await sanction(client, room.bob, slug, kind="warning", alias=alice_alias, rule=1)
+        assert_error(r, 403, "forbidden")
+        await post(client, room.alice, room.id, "I feel like a burden to everyone, no point")
+        await bob_ws.send({"type": "ping"})
+        assert "flag" not in [f.get("type") for f in await bob_ws.until_pong()]
+    finally:
+        await bob_ws.close()
+    fac_alias = await alias_of(client, room.fac, slug)
+    r = await client.delete(
+        f"/api/v1/groups/{slug}/facilitators/{fac_alias}", headers=room.fac.headers
+    )
+    assert_error(r, 422, "invalid")

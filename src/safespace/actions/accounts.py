@@ -51,6 +51,13 @@ def _bad_credentials() -> AppError:
 async def _open_session(
     tx_session: AsyncSession, svc: Services, user: User, kind: str
 ) -> tuple[str, AuthSession]:
+    if user.suspended_at is not None:  # every way in (sign-in, recovery) comes through here
+        raise AppError(
+            "suspended",
+            "This account has been suspended by the people who run this site. If you think "
+            "that's a mistake, please contact them.",
+            403,
+        )
     token = new_token()
     now = svc.clock.now()
     auth = AuthSession(
@@ -266,4 +273,37 @@ async def set_role(svc: Services, actor: User, username: str, role: str) -> User
         previous = user.role
         user.role = role
         audit.record(tx, actor.id, "role_changed", target_user_id=user.id, old=previous, new=role)
+    return user
+
+
+async def set_suspended(svc: Services, actor: User, username: str, suspended: object) -> User:
+    """Admins suspend an account platform-wide (it can't sign in, and every open session
+    ends at once) or lift a suspension."""
+    if actor.role != "admin":
+        raise AppError("forbidden", "Only an administrator can suspend accounts.", 403)
+    if not isinstance(suspended, bool):
+        raise invalid("suspended must be true or false.", field="suspended")
+    async with transaction(svc) as tx:
+        user = await tx.session.scalar(select(User).where(User.username_key == username.lower()))
+        if user is None:
+            raise not_found("That person")
+        if user.id == actor.id:
+            raise AppError("forbidden", "You can't suspend your own account.", 403)
+        user.suspended_at = svc.clock.now() if suspended else None
+        if suspended:
+            ids = list(
+                (
+                    await tx.session.scalars(
+                        select(AuthSession.id).where(AuthSession.user_id == user.id)
+                    )
+                ).all()
+            )
+            await tx.session.execute(delete(AuthSession).where(AuthSession.user_id == user.id))
+            tx.on_commit(SessionsEnded(session_ids=ids))
+        audit.record(
+            tx,
+            actor.id,
+            "account_suspended" if suspended else "suspension_lifted",
+            target_user_id=user.id,
+        )
     return user

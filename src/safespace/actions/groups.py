@@ -321,3 +321,59 @@ async def set_topics(
         group.topics = clean
         audit.record(tx, actor.id, "topics_changed", group_id=group.id, topics=clean)
     return clean
+
+
+async def set_cofacilitator(
+    svc: Services, actor: User, slug: str, alias: object, facilitator: bool
+) -> Membership:
+    """The group's owner (who created it) or an admin makes a member a co-facilitator,
+    or returns a co-facilitator to being a member."""
+    if not isinstance(alias, str) or not alias.strip():
+        raise invalid("Say who (their alias in this group).", field="alias")
+    async with transaction(svc) as tx:
+        group = await group_for_update(tx, slug)
+        if actor.role != "admin" and group.created_by != actor.id:
+            raise AppError(
+                "forbidden", "Only the person who runs this group can choose its facilitators.", 403
+            )
+        m = await tx.session.scalar(
+            select(Membership).where(
+                Membership.group_id == group.id, Membership.alias_key == alias.strip().lower()
+            )
+        )
+        if m is None:
+            raise not_found("That member")
+        if m.user_id == group.created_by and not facilitator:
+            raise invalid("The group's owner stays a facilitator.", field="alias")
+        m.role = "facilitator" if facilitator else "member"
+        support = list(
+            (
+                await tx.session.scalars(
+                    select(Room.id).where(
+                        Room.group_id == group.id,
+                        Room.kind == "support",
+                        Room.member_id != m.user_id,
+                    )
+                )
+            ).all()
+        )
+        audit.record(
+            tx,
+            actor.id,
+            "facilitator_added" if facilitator else "facilitator_removed",
+            group_id=group.id,
+            target_user_id=m.user_id,
+        )
+        if facilitator:
+            tx.on_commit(
+                MembershipChanged(
+                    user_id=m.user_id, added=support, group_id=group.id, facilitator=True
+                )
+            )
+        else:
+            tx.on_commit(
+                MembershipChanged(
+                    user_id=m.user_id, removed=support, group_id=group.id, stepped_down=True
+                )
+            )
+        return m

@@ -348,7 +348,9 @@ class Hub:
         for conn in list(self.by_user.get(event["user_id"], ())):
             if group_id is not None and event.get("facilitator"):
                 conn.facilitates.add(group_id)
-            if group_id is not None and event.get("removed") and not event.get("added"):
+            if group_id is not None and (
+                event.get("stepped_down") or (event.get("removed") and not event.get("added"))
+            ):
                 conn.facilitates.discard(group_id)
             for rid in event.get("added", []):
                 if rid not in conn.rooms:

@@ -34,6 +34,7 @@ class MembershipChanged(Event):
     removed: list[int] = field(default_factory=list)
     group_id: int | None = None
     facilitator: bool = False  # they run this group: flags and full bodies reach them
+    stepped_down: bool = False  # no longer runs this group (still a member)
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,18 @@ async def set_topics(slug: str, body: Topics, user: CurrentUser, svc: Svc) -> di
     return {"topics": topics}
 
 
+@router.put("/groups/{slug}/facilitators/{alias}")
+async def add_facilitator(slug: str, alias: str, user: CurrentUser, svc: Svc) -> dict[str, Any]:
+    m = await actions.set_cofacilitator(svc, user, slug, alias, True)
+    return {"membership": membership_dict(m)}
+
+
+@router.delete("/groups/{slug}/facilitators/{alias}")
+async def remove_facilitator(slug: str, alias: str, user: CurrentUser, svc: Svc) -> dict[str, Any]:
+    m = await actions.set_cofacilitator(svc, user, slug, alias, False)
+    return {"membership": membership_dict(m)}
+
+
 @router.delete("/groups/{slug}", status_code=204)
 async def delete_group(slug: str, user: CurrentUser, svc: Svc) -> None:
     await privacy.delete_group(svc, user, slug)

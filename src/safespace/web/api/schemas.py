@@ -120,3 +120,7 @@ class NewSanction(Body):
     minutes: int | None = None
     room_id: int | None = None
     seq: int | None = None
+
+
+class Suspension(Body):
+    suspended: bool
