@@ -428,3 +428,45 @@ async def test_the_owner_chooses_co_facilitators_who_then_get_flags_and_can_act(
         f"/api/v1/groups/{slug}/facilitators/{fac_alias}", headers=room.fac.headers
     )
     assert_error(r, 422, "invalid")
+
+
+async def test_a_report_is_judged_in_context_and_can_be_handed_to_a_colleague(
+    server, client, room: Room
+) -> None:
+    slug = room.group["slug"]
+    for text in ("one", "two", "the bad one", "four", "five", "six"):
+        last = await post(client, room.bob, room.id, text)
+    bad_seq = last["seq"] - 3
+    await client.post(
+        f"/api/v1/rooms/{room.id}/reports",
+        json={"seq": bad_seq, "rule": 1},
+        headers=room.alice.headers,
+    )
+    item = next(
+        f
+        for f in (await client.get("/api/v1/flags", headers=room.fac.headers)).json()["flags"]
+        if f["kind"] == "report"
+    )
+    assert [m["body"] for m in item["context"]] == ["one", "two", "the bad one", "four", "five"]
+    # hand it to a co-facilitator: it appears in their caseload, not the giver's
+    alice_alias = await alias_of(client, room.alice, slug)
+    await client.put(f"/api/v1/groups/{slug}/facilitators/{alice_alias}", headers=room.fac.headers)
+    r = await client.post(
+        f"/api/v1/flags/{item['id']}/assign", json={"to": alice_alias}, headers=room.fac.headers
+    )
+    assert r.status_code == 200, r.text
+    mine = (await client.get("/api/v1/flags?mine=true", headers=room.alice.headers)).json()
+    assert [f["id"] for f in mine["flags"]] == [item["id"]]
+    assert mine["flags"][0]["assigned_to"] == alice_alias
+    theirs = (await client.get("/api/v1/flags?mine=true", headers=room.fac.headers)).json()
+    assert theirs["flags"] == []
+    # only to a facilitator of that group
+    bob_alias = await alias_of(client, room.bob, slug)
+    r = await client.post(
+        f"/api/v1/flags/{item['id']}/assign", json={"to": bob_alias}, headers=room.fac.headers
+    )
+    assert_error(r, 422, "invalid")
+    r = await client.post(
+        f"/api/v1/flags/{item['id']}/assign", json={"to": None}, headers=room.bob.headers
+    )
+    assert_error(r, 404, "not_found")

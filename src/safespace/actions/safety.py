@@ -200,6 +200,37 @@ async def set_flag_status(
     return flag
 
 
+async def assign_flag(svc: Services, actor: User, flag_id: int, alias: object) -> Flag:
+    """Hand an item to another facilitator of its group (or back to everyone: None)."""
+    async with transaction(svc) as tx:
+        flag = await _flag_for_facilitator(tx, actor, flag_id)
+        to = None
+        if alias is not None:
+            if not isinstance(alias, str):
+                raise invalid("Say which facilitator (their alias).", field="to")
+            to = await tx.session.scalar(
+                select(Membership.user_id).where(
+                    Membership.group_id == flag.group_id,
+                    Membership.alias_key == alias.strip().lower(),
+                    Membership.role == "facilitator",
+                )
+            )
+            if to is None:
+                raise invalid("That isn't one of this group's facilitators.", field="to")
+        flag.assigned_to = to
+        flag.updated_at = svc.clock.now()
+        audit.record(
+            tx,
+            actor.id,
+            "flag_assigned",
+            group_id=flag.group_id,
+            flag_id=flag.id,
+            target_user_id=to,
+        )
+        tx.on_commit(FlagUpdated(group_id=flag.group_id, flag=flag_dict(flag)))
+    return flag
+
+
 # ----------------------------------------------------------------------- private line
 
 

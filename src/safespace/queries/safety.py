@@ -113,6 +113,30 @@ async def facilitated_groups(session: AsyncSession, user: User) -> list[int]:
     return list((await session.scalars(q)).all())
 
 
+CONTEXT = 2  # messages either side of a flagged one
+
+
+async def _around(session: AsyncSession, keys: KeyStore, flag: Flag) -> list[dict[str, Any]]:
+    """The few messages before and after a flagged one, so it can be judged in context."""
+    if flag.message_id is None:
+        return []
+    m = await session.get(Message, flag.message_id)
+    if m is None:
+        return []
+    rows = (
+        await session.scalars(
+            select(Message)
+            .where(
+                Message.room_id == m.room_id,
+                Message.seq >= m.seq - CONTEXT,
+                Message.seq <= m.seq + CONTEXT,
+            )
+            .order_by(Message.seq)
+        )
+    ).all()
+    return await readable(keys, flag.group_id, list(rows))
+
+
 async def flags_for(
     session: AsyncSession,
     keys: KeyStore,
@@ -120,6 +144,7 @@ async def flags_for(
     *,
     statuses: tuple[str, ...] = ("open", "acknowledged"),
     urgent_only: bool = False,
+    assigned_to: int | None = None,
 ) -> list[dict[str, Any]]:
     """The queue of the groups a facilitator runs (the caller decides which those are)."""
     if not group_ids:
@@ -133,6 +158,8 @@ async def flags_for(
     )
     if urgent_only:
         q = q.where(Flag.level == "imminent")
+    if assigned_to is not None:  # a facilitator's own caseload
+        q = q.where(Flag.assigned_to == assigned_to)
     out = []
     for flag, slug, name in (await session.execute(q)).all():
         message = None
@@ -162,5 +189,13 @@ async def flags_for(
                 )
         item["group"] = {"slug": slug, "name": name}
         item["waiting_since"] = iso(flag.created_at)
+        item["assigned_to"] = None
+        if flag.assigned_to is not None:
+            item["assigned_to"] = await session.scalar(
+                select(Membership.alias).where(
+                    Membership.group_id == flag.group_id, Membership.user_id == flag.assigned_to
+                )
+            )
+        item["context"] = await _around(session, keys, flag)
         out.append(item)
     return out

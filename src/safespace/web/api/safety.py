@@ -11,7 +11,7 @@ from safespace.actions import safety
 from safespace.queries import safety as queries
 from safespace.queries.messages import iso, one_message
 from safespace.queries.rooms import access_room_as_member
-from safespace.web.api.schemas import Break, FlagUpdate
+from safespace.web.api.schemas import Assign, Break, FlagUpdate
 from safespace.web.deps import CurrentUser, Svc
 
 router = APIRouter(prefix="/api/v1", tags=["safety"])
@@ -38,12 +38,16 @@ async def flags(
     user: CurrentUser,
     svc: Svc,
     status: Annotated[str, Query(pattern="^(open|acknowledged|resolved|active)$")] = "active",
+    mine: bool = False,
 ) -> dict[str, Any]:
-    """The queue of every group this person facilitates (admins: every group)."""
+    """The queue of every group this person facilitates (admins: every group); with
+    `mine`, only the items handed to them (their caseload)."""
     statuses = ("open", "acknowledged") if status == "active" else (status,)
     async with svc.db.read() as session:
         groups = await queries.facilitated_groups(session, user)
-        items = await queries.flags_for(session, svc.keys, groups, statuses=statuses)
+        items = await queries.flags_for(
+            session, svc.keys, groups, statuses=statuses, assigned_to=user.id if mine else None
+        )
     return {"flags": items, "guide": queries.response_guide(svc.settings.escalation_guide_file)}
 
 
@@ -55,6 +59,14 @@ async def update_flag(
         flag_id = 0
     flag = await safety.set_flag_status(svc, user, flag_id, body.status, body.note)
     return {"flag": {"id": flag.id, "status": flag.status, "updated_at": iso(flag.updated_at)}}
+
+
+@router.post("/flags/{flag_id}/assign")
+async def assign(flag_id: int, body: Assign, user: CurrentUser, svc: Svc) -> dict[str, Any]:
+    if not 0 < flag_id <= 2**31 - 1:
+        flag_id = 0
+    flag = await safety.assign_flag(svc, user, flag_id, body.to)
+    return {"flag": {"id": flag.id, "updated_at": iso(flag.updated_at)}}
 
 
 @router.post("/groups/{slug}/support-room")

@@ -124,3 +124,7 @@ class NewSanction(Body):
 
 class Suspension(Body):
     suspended: bool
+
+
+class Assign(Body):
+    to: str | None = None
