@@ -6,7 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from safespace import content
 from safespace.actions import audit
@@ -209,7 +209,9 @@ async def _alias_free(tx: Tx, group_id: int, alias: str, user_id: int) -> bool:
 
 async def join_group(
     svc: Services, actor: User, slug: str, accept_rules_version: object, alias: object = None
-) -> Membership:
+) -> Membership | None:
+    """Join a group, having accepted its current rules. None: the group's facilitators
+    approve new members, and the request now waits for them."""
     chosen = check_alias(alias) if alias not in (None, "") else None
     async with transaction(svc) as tx:
         group = await group_for_update(tx, slug)
@@ -228,6 +230,35 @@ async def join_group(
                 "If you think that was a mistake, you can ask the people who run this site.",
                 403,
             )
+        if group.max_members:
+            count = await tx.session.scalar(
+                select(func.count()).select_from(Membership).where(Membership.group_id == group.id)
+            )
+            if (count or 0) >= group.max_members:
+                raise AppError(
+                    "group_full",
+                    "This group is full right now. You could try another group, or come back "
+                    "later.",
+                    409,
+                )
+        if group.join_policy == "approval" and actor.role != "admin":
+            from safespace.db.models import JoinRequest
+
+            pending = await tx.session.scalar(
+                select(JoinRequest).where(
+                    JoinRequest.group_id == group.id, JoinRequest.user_id == actor.id
+                )
+            )
+            if pending is None:
+                tx.session.add(
+                    JoinRequest(
+                        group_id=group.id,
+                        user_id=actor.id,
+                        alias=chosen,
+                        created_at=svc.clock.now(),
+                    )
+                )
+            return None  # waiting for a facilitator
         name = chosen or actor.username
         if not await _alias_free(tx, group.id, name, actor.id):
             if chosen:
@@ -377,3 +408,163 @@ async def set_cofacilitator(
                 )
             )
         return m
+
+
+JOIN_POLICIES = ("open", "approval")
+SLOW_MODE_CHOICES = (0, 10, 30, 60, 120, 300)
+
+
+async def set_settings(svc: Services, actor: User, slug: str, changes: dict[str, object]) -> Group:
+    """Facilitators change how their group runs. Only the keys given change."""
+    async with transaction(svc) as tx:
+        group = await group_for_update(tx, slug)
+        if not await is_facilitator(tx, actor, group.id):
+            raise AppError("forbidden", "Only this group's facilitators can change that.", 403)
+        done: dict[str, object] = {}
+        for key, value in changes.items():
+            if value is None:
+                continue
+            if key == "description":
+                if not isinstance(value, str) or not value.strip() or len(value) > 2000:
+                    raise invalid("Describe the group in up to 2,000 characters.", field=key)
+                group.description = value.strip()
+            elif key == "tags":
+                await _set_tags(tx, group, value)
+            elif key in ("listed", "guests_allowed"):
+                if not isinstance(value, bool):
+                    raise invalid(f"{key} must be true or false.", field=key)
+                setattr(group, key, value)
+            elif key == "join_policy":
+                if value not in JOIN_POLICIES:
+                    raise invalid("Choose open or approval.", field=key)
+                group.join_policy = str(value)
+            elif key == "max_members":
+                if (
+                    not isinstance(value, int)
+                    or isinstance(value, bool)
+                    or not 0 <= value <= 100_000
+                ):
+                    raise invalid("max_members is a number (0: no limit).", field=key)
+                group.max_members = value or None
+            elif key == "slow_mode_seconds":
+                if value not in SLOW_MODE_CHOICES:
+                    raise invalid(
+                        "Slow mode is off (0) or 10, 30, 60, 120 or 300 seconds.", field=key
+                    )
+                assert isinstance(value, int)
+                group.slow_mode_seconds = value
+            else:
+                continue
+            done[key] = value
+        if done:
+            audit.record(tx, actor.id, "settings_changed", group_id=group.id, changed=sorted(done))
+        return group
+
+
+async def _set_tags(tx: Tx, group: Group, value: object) -> None:
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise invalid("tags must be a list of words.", field="tags")
+    tags = clean_tags(value)
+    await tx.session.execute(delete(GroupTag).where(GroupTag.group_id == group.id))
+    for t in tags:
+        tx.session.add(GroupTag(group_id=group.id, tag=t))
+
+
+async def whisper_room(svc: Services, actor: User, slug: str) -> int:
+    """The group's facilitators-only channel, made the first time someone asks for it."""
+    async with transaction(svc) as tx:
+        group = await group_for_update(tx, slug)
+        m = await _membership(tx, group.id, actor.id)
+        if m is None or m.role != "facilitator":
+            raise AppError(
+                "forbidden", "Only this group's facilitators can use its whisper channel.", 403
+            )
+        room = await tx.session.scalar(
+            select(Room).where(Room.group_id == group.id, Room.kind == "whisper")
+        )
+        if room is None:
+            room = Room(group_id=group.id, kind="whisper", last_seq=0)
+            tx.session.add(room)
+            await tx.session.flush()
+            facilitators = (
+                await tx.session.scalars(
+                    select(Membership.user_id).where(
+                        Membership.group_id == group.id, Membership.role == "facilitator"
+                    )
+                )
+            ).all()
+            for uid in facilitators:
+                tx.on_commit(
+                    MembershipChanged(
+                        user_id=uid, added=[room.id], group_id=group.id, facilitator=True
+                    )
+                )
+        return room.id
+
+
+async def join_requests(svc: Services, actor: User, slug: str) -> list[dict[str, object]]:
+    from safespace.db.models import JoinRequest
+    from safespace.queries.dates import iso
+
+    async with transaction(svc) as tx:
+        group = await group_for_update(tx, slug)
+        if not await is_facilitator(tx, actor, group.id):
+            raise AppError("forbidden", "Only this group's facilitators can see that.", 403)
+        rows = (
+            await tx.session.execute(
+                select(JoinRequest, User.username)
+                .join(User, User.id == JoinRequest.user_id)
+                .where(JoinRequest.group_id == group.id)
+                .order_by(JoinRequest.created_at)
+            )
+        ).all()
+        return [
+            {"id": r.id, "name": r.alias or name, "waiting_since": iso(r.created_at)}
+            for r, name in rows
+        ]
+
+
+async def answer_join_request(
+    svc: Services, actor: User, slug: str, request_id: object, approve: object
+) -> None:
+    """Approve (they become a member, under the rules they accepted) or decline."""
+    from safespace.db.models import JoinRequest
+
+    if not isinstance(approve, bool):
+        raise invalid("approve must be true or false.", field="approve")
+    async with transaction(svc) as tx:
+        group = await group_for_update(tx, slug)
+        if not await is_facilitator(tx, actor, group.id):
+            raise AppError("forbidden", "Only this group's facilitators can do that.", 403)
+        req = await tx.session.get(JoinRequest, request_id) if isinstance(request_id, int) else None
+        if req is None or req.group_id != group.id:
+            raise not_found("That request")
+        user_id, alias = req.user_id, req.alias
+        await tx.session.delete(req)
+        audit.record(
+            tx,
+            actor.id,
+            "join_approved" if approve else "join_declined",
+            group_id=group.id,
+            target_user_id=user_id,
+        )
+        if not approve:
+            return
+        user = await tx.session.get(User, user_id)
+        assert user is not None
+        name = alias or user.username
+        if not await _alias_free(tx, group.id, name, user_id):
+            name = await _free_variant(tx, group.id, user.username)
+        tx.session.add(
+            Membership(
+                group_id=group.id,
+                user_id=user_id,
+                role="member",
+                alias=name,
+                alias_key=name.lower(),
+                accepted_rules_version=group.rules_version,
+                joined_at=svc.clock.now(),
+            )
+        )
+        room = await _main_room(tx, group.id)
+        tx.on_commit(MembershipChanged(user_id=user_id, added=[room.id], group_id=group.id))

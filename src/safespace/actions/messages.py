@@ -157,6 +157,7 @@ async def _post(
     mute = await moderation.active_mute(tx.session, access.group_id, actor.id, tx.svc.clock.now())
     if mute is not None:
         raise moderation.muted_error(mute)
+    await _slow_mode(tx, access, actor)
     categories = await _warning_for(tx, access, actor, assessment, topics, given, suggest)
     seq = await tx.session.scalar(
         update(Room)
@@ -207,6 +208,30 @@ async def _again(svc: Services, group_id: int, first: Message) -> Posted:
     message = (await readable(svc.keys, group_id, [first]))[0]
     check_in = first.risk_level if first.risk_level in ("elevated", "imminent") else None
     return Posted(message, duplicate=True, check_in=check_in)
+
+
+async def _slow_mode(tx: Tx, access: RoomAccess, actor: User) -> None:
+    """A group in slow mode: a member waits between messages (facilitators don't)."""
+    seconds = access.slow_mode_seconds
+    if not seconds or access.is_facilitator:
+        return
+    last = await tx.session.scalar(
+        select(Message.created_at)
+        .where(Message.room_id == access.room_id, Message.author_id == actor.id)
+        .order_by(Message.seq.desc())
+        .limit(1)
+    )
+    if last is None:
+        return
+    wait = seconds - int((tx.svc.clock.now() - last).total_seconds())
+    if wait > 0:
+        raise AppError(
+            "slow_mode",
+            f"That message couldn't be sent yet: you can post again in {wait} second"
+            f"{'' if wait == 1 else 's'} (this group has slow mode). It's still in your box.",
+            429,
+            retry_after=wait,
+        )
 
 
 async def _warning_for(

@@ -34,8 +34,10 @@ async def directory(
         .group_by(Membership.group_id)
         .subquery()
     )
-    q = select(Group, func.coalesce(members.c.n, 0)).outerjoin(
-        members, members.c.group_id == Group.id
+    q = (
+        select(Group, func.coalesce(members.c.n, 0))
+        .outerjoin(members, members.c.group_id == Group.id)
+        .where(Group.listed.is_(True))  # an unlisted group is reached by its link only
     )
     if tag:
         q = q.where(
@@ -96,6 +98,17 @@ async def group_detail(session: AsyncSession, slug: str) -> dict[str, Any]:
         "member_count": int(count or 0),
         "retention_days": group.retention_days,  # None: the operator's default
         "topics": topics_of(group.topics),
+        "settings": settings_of(group),
+    }
+
+
+def settings_of(group: Group) -> dict[str, Any]:
+    return {
+        "listed": group.listed,
+        "join_policy": group.join_policy,
+        "max_members": group.max_members,
+        "slow_mode_seconds": group.slow_mode_seconds,
+        "guests_allowed": group.guests_allowed,
     }
 
 

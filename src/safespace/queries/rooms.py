@@ -27,6 +27,7 @@ class RoomAccess:
     kind: str = "main"
     member_id: int | None = None  # whose private line a support room is
     topics: dict[str, list[str]] | None = None  # the group's topic rules (Group.topics)
+    slow_mode_seconds: int = 0
 
     @property
     def rules_current(self) -> bool:
@@ -71,6 +72,7 @@ async def access_room_as_member(session: AsyncSession, user: User, room_id: obje
         kind=room.kind,
         member_id=room.member_id,
         topics=group.topics,
+        slow_mode_seconds=group.slow_mode_seconds,
     )
 
 

@@ -6,7 +6,7 @@ from safespace.db.models.filters import Block, ConsentAnswer, UserFilters
 from safespace.db.models.groups import Group, GroupRules, GroupTag, Membership, Room
 from safespace.db.models.jobs import JobRun
 from safespace.db.models.messages import Message
-from safespace.db.models.moderation import Sanction
+from safespace.db.models.moderation import JoinRequest, Sanction
 from safespace.db.models.safety import Flag, Presence
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "Flag",
     "GroupTag",
     "JobRun",
+    "JoinRequest",
     "Membership",
     "Message",
     "Presence",

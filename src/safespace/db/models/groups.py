@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from safespace.db.base import Base, UTCDateTime
@@ -30,6 +41,12 @@ class Group(Base):
     # Topic rules: {"require_warning": [...], "need_consent": [...], "off_limits": [...]}
     # of content-warning category ids (off_limits may also hold "method-detail").
     topics: Mapped[dict[str, list[str]] | None] = mapped_column(JSON, nullable=True)
+    # Settings facilitators choose (issue 6).
+    listed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    join_policy: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
+    max_members: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: no limit
+    slow_mode_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    guests_allowed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class GroupTag(Base):
@@ -64,7 +81,8 @@ class Room(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16), default="main")  # main | support
+    # main | support | whisper (the group's facilitators only)
+    kind: Mapped[str] = mapped_column(String(16), default="main")
     # A support room is a private line between this member and the group's facilitators.
     member_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True

@@ -5,12 +5,23 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
 from safespace.actions import groups as actions
 from safespace.actions import privacy
 from safespace.db.models import Membership
 from safespace.queries import groups as queries
-from safespace.web.api.schemas import AcceptRules, Alias, Join, NewGroup, Retention, Rules, Topics
+from safespace.web.api.schemas import (
+    AcceptRules,
+    Alias,
+    GroupSettings,
+    Join,
+    JoinAnswer,
+    NewGroup,
+    Retention,
+    Rules,
+    Topics,
+)
 from safespace.web.deps import CurrentUser, Svc
 
 router = APIRouter(prefix="/api/v1", tags=["groups"])
@@ -44,10 +55,42 @@ async def get_group(slug: str, svc: Svc) -> dict[str, Any]:
     return {"group": await _detail(svc, slug)}
 
 
-@router.post("/groups/{slug}/join")
-async def join(slug: str, body: Join, user: CurrentUser, svc: Svc) -> dict[str, Any]:
+@router.post("/groups/{slug}/join", responses={202: {"description": "request sent"}})
+async def join(slug: str, body: Join, user: CurrentUser, svc: Svc) -> Any:
     m = await actions.join_group(svc, user, slug, body.accept_rules_version, body.alias)
+    if m is None:
+        return JSONResponse(
+            {
+                "pending": True,
+                "message": "Thanks for asking. This group's facilitators welcome each new "
+                "member themselves; the group appears in your list once they say yes.",
+            },
+            status_code=202,
+        )
     return {"membership": membership_dict(m)}
+
+
+@router.patch("/groups/{slug}/settings")
+async def settings(slug: str, body: GroupSettings, user: CurrentUser, svc: Svc) -> dict[str, Any]:
+    await actions.set_settings(svc, user, slug, body.model_dump(exclude_unset=True))
+    return {"group": await _detail(svc, slug)}
+
+
+@router.get("/groups/{slug}/requests")
+async def requests(slug: str, user: CurrentUser, svc: Svc) -> dict[str, Any]:
+    return {"requests": await actions.join_requests(svc, user, slug)}
+
+
+@router.post("/groups/{slug}/requests/{request_id}", status_code=204)
+async def answer_request(
+    slug: str, request_id: int, body: JoinAnswer, user: CurrentUser, svc: Svc
+) -> None:
+    await actions.answer_join_request(svc, user, slug, request_id, body.approve)
+
+
+@router.post("/groups/{slug}/whisper")
+async def whisper(slug: str, user: CurrentUser, svc: Svc) -> dict[str, Any]:
+    return {"room_id": await actions.whisper_room(svc, user, slug)}
 
 
 @router.post("/groups/{slug}/accept-rules")

@@ -128,3 +128,17 @@ class Suspension(Body):
 
 class Assign(Body):
     to: str | None = None
+
+
+class GroupSettings(Body):
+    description: str | None = None
+    tags: list[str] | None = None
+    listed: bool | None = None
+    join_policy: str | None = None
+    max_members: int | None = None
+    slow_mode_seconds: int | None = None
+    guests_allowed: bool | None = None
+
+
+class JoinAnswer(Body):
+    approve: bool
