@@ -29,6 +29,7 @@ from safespace.settings import Settings
 from safespace.web import ws
 from safespace.web.api import admin, auth, groups, me, moderation, reading, rooms, safety
 from safespace.web.pages import routes as pages
+from safespace.web.pages.facilitation import facilitation_router
 from safespace.web.pages.support import support_router
 from safespace.web.security import RejectNulInUrl, SecurityHeaders
 
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         ws.router,
         pages.router,
         support_router,
+        facilitation_router,
     ):
         app.include_router(router)
     pages.mount_static(app)
