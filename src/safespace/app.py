@@ -27,7 +27,17 @@ from safespace.ratelimit import with_retry_after
 from safespace.services import Services, build_services
 from safespace.settings import Settings
 from safespace.web import ws
-from safespace.web.api import admin, auth, groups, me, moderation, reading, rooms, safety
+from safespace.web.api import (
+    admin,
+    auth,
+    groups,
+    me,
+    moderation,
+    reading,
+    rooms,
+    safety,
+    sessions,
+)
 from safespace.web.pages import routes as pages
 from safespace.web.pages.facilitation import facilitation_router
 from safespace.web.pages.support import support_router
@@ -136,6 +146,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         me.router,
         reading.router,
         moderation.router,
+        sessions.router,
         admin.router,
         ws.router,
         pages.router,

@@ -8,6 +8,7 @@ from safespace.db.models.jobs import JobRun
 from safespace.db.models.messages import Message
 from safespace.db.models.moderation import JoinRequest, Sanction
 from safespace.db.models.safety import Flag, Presence
+from safespace.db.models.sessions import GroupSession
 
 __all__ = [
     "AuditEntry",
@@ -16,6 +17,7 @@ __all__ = [
     "ConsentAnswer",
     "Group",
     "GroupRules",
+    "GroupSession",
     "Flag",
     "GroupTag",
     "JobRun",

@@ -142,3 +142,11 @@ class GroupSettings(Body):
 
 class JoinAnswer(Body):
     approve: bool
+
+
+class NewSession(Body):
+    title: str
+    start: str  # local wall time, "2026-12-01T19:00"
+    minutes: int
+    timezone: str  # IANA, "Europe/London"
+    weekly: bool = False

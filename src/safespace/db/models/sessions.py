@@ -1,0 +1,29 @@
+"""Scheduled sessions of a group: when facilitators meet the group live."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from safespace.db.base import Base, UTCDateTime
+
+
+class GroupSession(Base):
+    """A meeting, kept as wall-clock time in its own time zone, so a weekly 7 pm session
+    stays at 7 pm for the group across daylight-saving changes."""
+
+    __tablename__ = "group_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(80))
+    starts_local: Mapped[str] = mapped_column(String(16))  # "2026-12-01T19:00"
+    minutes: Mapped[int] = mapped_column(Integer)
+    timezone: Mapped[str] = mapped_column(String(64))  # IANA name, e.g. "Europe/London"
+    weekly: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
