@@ -376,6 +376,21 @@ class WS:
                 raise AssertionError(f"send refused: {frame!r}")
             early.append(frame)
 
+    async def answer_to(self, frame: dict[str, Any]) -> dict[str, Any]:
+        """Send a `send` frame (it must carry a client_id) and return what answers it: the
+        ack, or the error frame naming its client_id. Other frames stay queued for recv()."""
+        cid = frame["client_id"]
+        await self.send(frame)
+        early: list[dict[str, Any]] = []
+        while True:
+            got = orjson.loads(await asyncio.wait_for(self.conn.recv(), FRAME_TIMEOUT))
+            if not self.keep_ambient and got.get("type") in self.AMBIENT:
+                continue
+            if got.get("type") in ("ack", "error") and got.get("client_id") == cid:
+                self._held.extend(early)
+                return got  # type: ignore[no-any-return]
+            early.append(got)
+
     async def wait_closed(self, wait: float = FRAME_TIMEOUT) -> int | None:
         """Read until the server closes the connection; return the close code."""
 

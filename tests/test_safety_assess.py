@@ -92,9 +92,7 @@ def test_blind_set_regression_floor() -> None:
     assert false_alarms <= 0.05
 
 
-@pytest.mark.parametrize(
-    "name", ["risk_dev_set.jsonl", "risk_blind_2.jsonl", "risk_holdout.jsonl"]
-)
+@pytest.mark.parametrize("name", ["risk_dev_set.jsonl", "risk_blind_2.jsonl", "risk_holdout.jsonl"])
 def test_every_flag_is_explained_by_its_signals(name: str) -> None:
     for row in _load(name):
         result = assess(row["text"])

@@ -261,7 +261,7 @@ async def test_an_imminent_message_alerts_the_facilitators_within_a_second(
     message = answer["message"]
     # the author sees their own words in full, marked with the warning
     assert message["body"] == IMMINENT
-    assert message["content_warning"] == {"categories": ["suicide-self-harm"]}
+    assert message["content_warning"] == {"categories": ["suicide"]}
     assert "collapsed" not in message
 
     # the alert: the message in full, the signals, the response guide
@@ -284,8 +284,10 @@ async def test_an_imminent_message_alerts_the_facilitators_within_a_second(
     # other members: collapsed behind the warning, live ...
     [live] = await bob.messages_until_pong()
     assert live["body"] == "" and live["collapsed"] is True
-    assert live["content_warning"] == {"categories": ["suicide-self-harm"]}
-    assert {k: v for k, v in live.items() if k not in ("body", "collapsed")} == {
+    assert live["collapsed_because"] == "warning"
+    assert live["content_warning"] == {"categories": ["suicide"]}
+    shaping = ("body", "collapsed", "collapsed_because")
+    assert {k: v for k, v in live.items() if k not in shaping} == {
         k: v for k, v in message.items() if k != "body"
     }
     assert IMMINENT not in json.dumps(live)

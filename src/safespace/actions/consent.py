@@ -132,6 +132,7 @@ async def answer(
     svc: Services, actor: User, room_id: object, seq: object, reply: object
 ) -> dict[str, Any]:
     """A member's answer, or (from a facilitator) the room's answer. Replaces an earlier one."""
+    await svc.limits.hit("messages", str(actor.id))  # each answer reaches the whole room
     if reply not in ANSWERS:
         raise invalid('Answer "ok" or "not_now".', field="answer")
     if not isinstance(seq, int) or isinstance(seq, bool) or not 0 < seq < 2**31:

@@ -246,14 +246,21 @@ async def _warning_for(
     """The categories a message goes out behind, after the group's topic rules.
 
     A message from someone who may be at risk is never refused: it goes out behind a
-    warning for what it touches, and the facilitators are told (actions/safety.py).
+    warning for the topics it touches that the group's rules name (and for imminent risk
+    or a method in detail, auto_warning's), and the facilitators are told
+    (actions/safety.py). Methods described in detail with nobody at risk are kept to the
+    rules like anything else (a group may have put them off-limits).
     """
     covered = list(given.categories) if given else []
     rules = access.topics or {}
     touched = set(topics)
-    if assessment.level != "none" or assessment.method_detail:
-        extra = set(rules.get("require_warning", [])) & touched
-        extra |= set(auto_warning(assessment, topics))
+    if assessment.level != "none":
+        ruled = {
+            c
+            for key in ("require_warning", "need_consent", "off_limits")
+            for c in rules.get(key, [])
+        }
+        extra = (ruled & touched) | set(auto_warning(assessment, topics))
         return [c for c in CATEGORIES if c in covered or c in extra]
     off = [c for c in rules.get("off_limits", []) if c in touched]
     if assessment.method_detail and METHOD_DETAIL in rules.get("off_limits", []):
@@ -298,7 +305,8 @@ async def _warning_for(
             422,
             suggested=suggested,
         )
-    return covered
+    auto = auto_warning(assessment, topics)  # a method described in detail
+    return [c for c in CATEGORIES if c in covered or c in auto]
 
 
 def auto_warning(assessment: Assessment, topics: list[str]) -> list[str]:
