@@ -252,7 +252,9 @@ async def _warning_for(
     rules like anything else (a group may have put them off-limits).
     """
     covered = list(given.categories) if given else []
-    rules = access.topics or {}
+    # A group's topic rules are for its shared room; a private line to the facilitators
+    # (or their whisper channel) is where someone can say what the room can't hear.
+    rules = (access.topics or {}) if access.kind == "main" else {}
     touched = set(topics)
     if assessment.level != "none":
         ruled = {

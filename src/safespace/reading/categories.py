@@ -100,4 +100,6 @@ def labels(categories: list[str]) -> str:
     words = [label(c).lower() for c in categories]
     if len(words) <= 1:
         return "".join(words)
-    return ", ".join(words[:-1]) + " and " + words[-1]
+    # "suicide, death and grief": a label with "and" in it takes a comma, not another "and".
+    last = ", " if " and " in words[-1] else " and "
+    return ", ".join(words[:-1]) + last + words[-1]

@@ -16,6 +16,8 @@ from sqlalchemy import select
 
 from safespace import content
 from safespace.actions import accounts, privacy, safety
+from safespace.actions import consent as consent_actions
+from safespace.actions import filters as filter_actions
 from safespace.actions import groups as group_actions
 from safespace.actions.messages import post_message
 from safespace.actions.privacy import erase_account
@@ -24,10 +26,13 @@ from safespace.errors import AppError
 from safespace.queries import groups as group_queries
 from safespace.queries import safety as safety_queries
 from safespace.queries.accounts import Principal, sessions_of
+from safespace.queries.filters import filters_dict
 from safespace.queries.messages import history, one_message_or_none
 from safespace.queries.privacy import export_account
 from safespace.queries.rooms import access_room_as_member
 from safespace.ratelimit import client_address, with_retry_after
+from safespace.reading.categories import CATEGORIES, MAX_NOTE, METHOD_DETAIL
+from safespace.reading.categories import label as category_label
 from safespace.web.deps import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -40,6 +45,22 @@ from safespace.web.deps import (
 
 HERE = Path(__file__).resolve().parent.parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+# Content-warning categories, for every page that names them: "Self-harm", "Eating disorders".
+templates.env.globals["cw_label"] = category_label
+
+
+def category_words(ids: list[str]) -> str:
+    """For sentences: "self-harm", "abuse, self-harm and suicide"; with a comma before the
+    last "and" when a label has its own ("suicide, and death and grief")."""
+    words = [category_label(c).lower() for c in ids]
+    if len(words) < 2:
+        return "".join(words)
+    comma = "," if any(" and " in w for w in words) else ""
+    return f"{', '.join(words[:-1])}{comma} and {words[-1]}"
+
+
+templates.env.globals["cw_words"] = category_words
+templates.env.globals["cw_categories"] = CATEGORIES
 router = APIRouter(include_in_schema=False)
 
 
@@ -119,6 +140,20 @@ async def _form(request: Request) -> dict[str, str]:
     data = {k: v for k, v in form.items() if isinstance(v, str)}
     check_csrf(request, data.get("csrf_token"))
     return data
+
+
+async def _form_lists(request: Request) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """A form whose checkboxes share a name: the single values, and every list."""
+    form = await request.form()
+    data = {k: v for k, v in form.items() if isinstance(v, str)}
+    check_csrf(request, data.get("csrf_token"))
+    lists = {k: [v for v in form.getlist(k) if isinstance(v, str)] for k in form}
+    return data, lists
+
+
+def _back(form: dict[str, str], fallback: str) -> str:
+    """Where a room's small forms return to: the room page they were sent from."""
+    return _safe_next(form.get("back")) if form.get("back") else fallback
 
 
 async def _me(request: Request) -> Principal | None:
@@ -223,6 +258,7 @@ async def group_page(request: Request, slug: str) -> Response:
         # or maximum), and the choices a facilitator is offered.
         retention_days=privacy.effective_retention_days(svc, group["retention_days"]),
         retention_choices=privacy.allowed_retention(svc),
+        off_limits_choices=[*CATEGORIES, METHOD_DETAIL],
         title=f"{group['name']} · SafeSpace",
     )
 
@@ -374,12 +410,14 @@ async def settings_page(request: Request) -> Response:
     async with svc.db.read() as session:
         sessions = await sessions_of(session, me.user.id)
         mine = await group_queries.my_groups(session, me.user)
+        filters = await filters_dict(session, me.user.id)
     return render(
         request,
         "settings.html",
         sessions=sessions,
         current=me.session.id,
         mine=mine,
+        filters=filters,
         notice=NOTICES.get(request.query_params.get("notice", "")),
         title="Your settings · SafeSpace",
     )
@@ -438,6 +476,69 @@ async def regenerate_codes(request: Request) -> Response:
         fresh=True,
         title="Your new recovery codes",
     )
+
+
+# ---------------------------------------------------------------- reading filters
+
+FILTER_NOTICES = {
+    "saved": "Saved. Your filters apply to new messages straight away, on every device.",
+    "unblocked": "Unblocked. You'll see their messages again.",
+    "blocked": "Blocked. They won't be told.",
+}
+
+
+async def _filters_page(
+    request: Request, me: Principal, status: int = 200, **ctx: Any
+) -> HTMLResponse:
+    async with services(request).db.read() as session:
+        filters = await filters_dict(session, me.user.id)
+    for b in filters["blocked"]:
+        since = datetime.fromisoformat(b["since"].replace("Z", "+00:00"))
+        b["since_text"] = f"{since.day} {since:%b %Y}"
+    if "modes" in ctx:  # a refused form: show what was chosen, not what is stored
+        filters["categories"] = ctx.pop("modes")
+    return render(
+        request,
+        "filters.html",
+        status=status,
+        filters=filters,
+        notice=FILTER_NOTICES.get(request.query_params.get("notice", "")),
+        title="Reading filters · SafeSpace",
+        **ctx,
+    )
+
+
+@router.get("/settings/filters", response_class=HTMLResponse)
+async def filters_page(request: Request) -> Response:
+    me = await _signed_in(request)
+    return await _filters_page(request, me)
+
+
+@router.post("/settings/filters", response_class=HTMLResponse)
+async def save_filters(request: Request) -> Response:
+    me = await _signed_in(request)
+    form = await _form(request)
+    modes = {c: form.get(f"mode-{c}", "collapse") for c in CATEGORIES}
+    words = form.get("muted_words", "")
+    try:
+        await filter_actions.set_filters(
+            services(request), me.user, modes, [w for w in words.splitlines() if w.strip()]
+        )
+    except AppError as err:
+        if err.status == 403:
+            raise
+        return await _filters_page(
+            request, me, status=err.status, error=err.message, modes=modes, muted_draft=words
+        )
+    return _redirect("/settings/filters?notice=saved")
+
+
+@router.post("/settings/blocks/{block_id}/remove")
+async def remove_block(request: Request, block_id: int) -> Response:
+    me = await _signed_in(request)
+    await _form(request)
+    await filter_actions.unblock(services(request), me.user, block_id)
+    return _redirect("/settings/filters?notice=unblocked#blocked-title")
 
 
 # ---------------------------------------------------------------- groups
@@ -567,6 +668,21 @@ async def save_rules(request: Request, slug: str) -> Response:
     return _redirect(f"/g/{slug}")
 
 
+@router.post("/g/{slug}/topics")
+async def save_topics(request: Request, slug: str) -> Response:
+    """The group's topic rules, from the facilitators' form on the group page."""
+    me = await _signed_in(request)
+    _, lists = await _form_lists(request)
+    topics = {k: lists.get(k, []) for k in ("require_warning", "need_consent", "off_limits")}
+    try:
+        await group_actions.set_topics(services(request), me.user, slug, dict(topics))
+    except AppError as err:
+        if err.status == 403:
+            raise
+        return _redirect(f"/g/{slug}?error=topics#topics")
+    return _redirect(f"/g/{slug}?saved=topics#topics")
+
+
 # ---------------------------------------------------------------- the room
 
 
@@ -583,7 +699,12 @@ async def _room_page(
     *,
     room_id: int | None = None,
     notice: str | None = None,
+    notice_text: str | None = None,
     draft: str = "",
+    warning: dict[str, Any] | None = None,
+    suggested: list[str] | None = None,
+    ask_error: str | None = None,
+    ask_draft: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
     svc = services(request)
@@ -603,12 +724,25 @@ async def _room_page(
                     Membership.group_id == group["id"], Membership.user_id == access.member_id
                 )
             )
+        # Whose messages offer no "Block": facilitators can't be blocked in their group.
+        facilitator_aliases = list(
+            (
+                await session.scalars(
+                    select(Membership.alias).where(
+                        Membership.group_id == group["id"], Membership.role == "facilitator"
+                    )
+                )
+            ).all()
+        )
     on_break = m.break_until if m.break_until and m.break_until > now else None
     reveal = request.query_params.get("reveal", "")
     if reveal.isdigit():  # "Show" without JavaScript: that one message in full
         async with svc.db.read() as session:
             full = await one_message_or_none(session, svc.keys, access, int(reveal))
         messages = [full if full and x["seq"] == full["seq"] else x for x in messages]
+    share = request.query_params.get("share", "")
+    if warning is None and share in CATEGORIES:  # "Share now" without JavaScript
+        warning = {"categories": [share]}
     check_in = request.query_params.get("check_in")
     return render(
         request,
@@ -618,34 +752,83 @@ async def _room_page(
         access=access,
         messages=messages,
         notice=notice,
+        notice_text=notice_text,
         draft=draft,
+        warning=warning or {},
+        warning_open=bool(warning) and not suggested,
+        suggested=suggested or [],
+        ask_error=ask_error,
+        ask_draft=ask_draft or {},
+        max_note=MAX_NOTE,
+        categories_json=json.dumps(CATEGORIES),
+        facilitators_json=json.dumps(facilitator_aliases),
+        facilitator_aliases=facilitator_aliases,
         facilitators_online=online,
         on_break=on_break,
         break_choices=safety.BREAK_CHOICES,
         check_in=check_in if check_in in ("elevated", "imminent") else None,
         owner_alias=owner_alias,
-        room_path=request.url.path,
+        # Where the room's forms come back to (not the address of a form that was refused).
+        room_path=request.url.path
+        if request.method == "GET"
+        else (f"/g/{slug}/room" if access.kind == "main" else f"/rooms/{access.room_id}"),
         title=f"{group['name']} · SafeSpace",
     )
+
+
+def _warning_from(form: dict[str, str], lists: dict[str, list[str]]) -> dict[str, Any] | None:
+    """The composer's warning controls (and "Add warning" from a suggestion) as sent."""
+    categories = [c for c in lists.get("cw", []) if c]
+    for c in form.get("cw_add", "").split(","):
+        if c and c not in categories:
+            categories.append(c)
+    note = " ".join(form.get("cw_note", "").split())
+    if not categories and not note:
+        return None
+    warning: dict[str, Any] = {"categories": categories}
+    if note:
+        warning["note"] = note
+    return warning
 
 
 @router.post("/g/{slug}/room/send")
 async def room_send(request: Request, slug: str) -> Response:
     """The composer without JavaScript: post, then back to the room."""
     me = await _signed_in(request)
-    form = await _form(request)
+    form, lists = await _form_lists(request)
     svc = services(request)
     async with svc.db.read() as session:
         group = await group_queries.group_detail(session, slug)
     room_id = int(form["room_id"]) if form.get("room_id", "").isdigit() else group["room_id"]
-    back = _safe_next(form.get("back")) if form.get("back") else f"/g/{slug}/room"
+    back = _back(form, f"/g/{slug}/room")
+    warning = _warning_from(form, lists)
+    if form.get("cw_change"):  # "Change" without JavaScript: the controls open, ticked
+        ticked = [c for c in form["cw_change"].split(",") if c in CATEGORIES]
+        warning = warning or {"categories": []}
+        warning["categories"] = [*warning["categories"], *ticked]
+        return await _room_page(
+            request, me, slug, room_id=room_id, draft=form.get("body", ""), warning=warning
+        )
+    # The first try asks for a suggestion; "Add warning" and "Send without" are the answer.
+    suggest = form.get("suggest_first") == "1" and not form.get("send_without")
+    suggest = suggest and not form.get("cw_add")
     try:
         posted = await post_message(
-            svc, me.user, room_id, form.get("client_id", ""), form.get("body", "")
+            svc,
+            me.user,
+            room_id,
+            form.get("client_id", ""),
+            form.get("body", ""),
+            warning,
+            suggest,
         )
     except AppError as err:
         if err.code == "rules_not_accepted":
             return _redirect(f"/g/{slug}#join")
+        if err.code == "warning_required":  # tick what the group asks for, ready to send
+            required = [c for c in err.extra.get("required", []) if isinstance(c, str)]
+            warning = warning or {"categories": []}
+            warning["categories"] = [*warning["categories"], *required]
         # Shown again with the words still in the box: nothing typed is lost.
         response = await _room_page(
             request,
@@ -653,7 +836,10 @@ async def room_send(request: Request, slug: str) -> Response:
             slug,
             room_id=room_id,
             notice=err.code,
+            notice_text=None if err.code == "warning_suggested" else err.message,
             draft=form.get("body", ""),
+            warning=warning,
+            suggested=err.extra.get("suggested") if err.code == "warning_suggested" else None,
             status=err.status,
         )
         return with_retry_after(response, err)
@@ -696,6 +882,62 @@ async def worried(request: Request, room_id: int, seq: int) -> Response:
     await _form(request)
     await safety.worried_about(services(request), me.user, room_id, seq)
     return _redirect(f"/rooms/{room_id}?notice=worried#m-{seq}")
+
+
+@router.post("/rooms/{room_id}/block/{seq}")
+async def block(request: Request, room_id: int, seq: int) -> Response:
+    """Block the author of a message: their messages are hidden for you. Never told."""
+    me = await _signed_in(request)
+    form = await _form(request)
+    back = _back(form, f"/rooms/{room_id}")
+    try:
+        await filter_actions.block_author(services(request), me.user, room_id, seq)
+    except AppError as err:
+        if err.status != 422:
+            raise
+        return _redirect(f"{back}?notice=cant-block#m-{seq}")
+    return _redirect(f"{back}?notice=blocked#m-{seq}")
+
+
+@router.post("/rooms/{room_id}/consent", response_class=HTMLResponse)
+async def ask_consent(request: Request, room_id: int) -> Response:
+    """ "May I talk about ...?" without JavaScript."""
+    me = await _signed_in(request)
+    form = await _form(request)
+    svc = services(request)
+    back = _back(form, f"/rooms/{room_id}")
+    topic, category = form.get("topic", ""), form.get("category", "")
+    try:
+        message = await consent_actions.ask(
+            svc, me.user, room_id, form.get("client_id", ""), topic, category or None
+        )
+    except AppError as err:
+        if err.status in (403, 404):
+            raise
+        async with svc.db.read() as session:
+            access = await access_room_as_member(session, me.user, room_id)
+        if err.code == "rules_not_accepted":
+            return _redirect(f"/g/{access.group_slug}#join")
+        response = await _room_page(
+            request,
+            me,
+            access.group_slug,
+            room_id=room_id,
+            ask_error=err.message,
+            ask_draft={"topic": topic, "category": category},
+            status=err.status,
+        )
+        return with_retry_after(response, err)
+    return _redirect(f"{back}#m-{message['seq']}")
+
+
+@router.post("/rooms/{room_id}/consent/{seq}/answer")
+async def answer_consent(request: Request, room_id: int, seq: int) -> Response:
+    me = await _signed_in(request)
+    form = await _form(request)
+    back = _back(form, f"/rooms/{room_id}")
+    await consent_actions.answer(services(request), me.user, room_id, seq, form.get("answer"))
+    return _redirect(f"{back}?notice=answered#m-{seq}")
 
 
 @router.get("/facilitate", response_class=HTMLResponse)

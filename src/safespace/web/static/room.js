@@ -1,5 +1,10 @@
 // The live room: one websocket, optimistic "sending" messages, resume after any drop.
 // Nothing here trusts message text: bodies are only ever set with textContent.
+// How each message looks is in room-messages.js; the warning controls and "Ask before
+// sharing" are in room-composer.js.
+
+import { formatTime, makeRenderer } from "./room-messages.js";
+import { makeComposer } from "./room-composer.js";
 
 const root = document.querySelector(".room[data-room-id]");
 const roomId = Number(root.dataset.roomId);
@@ -18,6 +23,18 @@ const isFacilitator = root.dataset.facilitator === "yes";
 const noFacilitator = document.getElementById("no-facilitator");
 const checkIn = document.getElementById("check-in");
 const alertsBox = document.getElementById("alerts");
+const supportRoom = root.dataset.kind === "support";
+const myAlias = root.dataset.alias;
+const render = makeRenderer({
+  roomId,
+  csrf,
+  alias: myAlias,
+  path: location.pathname,
+  isFacilitator,
+  categories: JSON.parse(root.dataset.categories || "{}"),
+  facilitators: new Set(JSON.parse(root.dataset.facilitators || "[]")),
+});
+const composer = makeComposer({ render, textarea, announce: (text) => { announcer.textContent = text; } });
 
 let lastSeq = Number(root.dataset.lastSeq) || 0;
 let firstSeq = Number(root.dataset.firstSeq) || 0;
@@ -26,18 +43,15 @@ let ready = false;
 let retryDelay = 500;
 let pingTimer = null;
 let stopped = false;
-// client_id -> {body, li}: messages typed here and not yet confirmed by the server.
+// client_id -> {body, warning, suggest, li}: typed here, not yet confirmed by the server.
 const pending = new Map();
+// Messages this reader chose to see ("Show"): they stay open when filters are re-applied.
+const revealed = new Set();
 
 function newClientId() {
   if (crypto.randomUUID) return crypto.randomUUID();
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function formatTime(iso) {
-  const d = new Date(iso);
-  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }
 
 function setStatus(state, text) {
@@ -53,95 +67,9 @@ function scrollToBottom() {
   log.scrollTop = log.scrollHeight;
 }
 
-function buildItem(alias, body, iso) {
-  const li = document.createElement("li");
-  li.className = "msg";
-  const who = document.createElement("p");
-  who.className = "who";
-  const name = document.createElement("span");
-  name.className = "alias";
-  name.textContent = alias;
-  who.append(name);
-  if (iso) {
-    const time = document.createElement("time");
-    time.dateTime = iso;
-    time.textContent = formatTime(iso);
-    who.append(" ", time);
-  }
-  const text = document.createElement("p");
-  text.className = "body";
-  text.textContent = body;
-  li.append(who, text);
-  return li;
-}
-
-function deletedItem() {
-  const li = document.createElement("li");
-  li.className = "msg";
-  const text = document.createElement("p");
-  text.className = "body gone";
-  text.textContent = "Message deleted";
-  li.append(text);
-  return li;
-}
-
-function warnedItem(message) {
-  // A collapsed message carries no body at all: only its warning and a way to ask for it.
-  const li = buildItem(message.author.alias, "", message.created_at);
-  li.classList.add("warned");
-  const body = li.querySelector(".body");
-  body.className = "cw";
-  body.textContent = "Content warning: suicide or self-harm. ";
-  const show = document.createElement("button");
-  show.type = "button";
-  show.className = "link reveal";
-  show.textContent = "Show message";
-  show.dataset.seq = String(message.seq);
-  body.append(show);
-  return li;
-}
-
-function worriedMenu(seq) {
-  const details = document.createElement("details");
-  details.className = "more";
-  const summary = document.createElement("summary");
-  const label = document.createElement("span");
-  label.className = "visually-hidden";
-  label.textContent = "More about this message";
-  const dots = document.createElement("span");
-  dots.setAttribute("aria-hidden", "true");
-  dots.textContent = "⋯";
-  summary.append(label, dots);
-  const form = document.createElement("form");
-  form.method = "post";
-  form.className = "worried";
-  form.action = `/rooms/${roomId}/worried/${seq}`;
-  const token = document.createElement("input");
-  token.type = "hidden";
-  token.name = "csrf_token";
-  token.value = csrf;
-  const button = document.createElement("button");
-  button.type = "submit";
-  button.className = "link";
-  button.textContent = "I'm worried about this person";
-  const note = document.createElement("p");
-  note.className = "small muted";
-  note.textContent = "Only facilitators see this, and they never say who raised it.";
-  form.append(token, button, note);
-  details.append(summary, form);
-  return details;
-}
-
 function insertConfirmed(message, own) {
   if (document.getElementById(`m-${message.seq}`)) return false;
-  let li;
-  if (message.deleted) li = deletedItem();
-  else if (message.collapsed) li = warnedItem(message);
-  else li = buildItem(message.author.alias, message.body, message.created_at);
-  if (!message.deleted && !own) li.append(worriedMenu(message.seq));
-  li.id = `m-${message.seq}`;
-  li.dataset.seq = String(message.seq);
-  if (own) li.classList.add("own");
+  const li = render.build(message, own);
   // Keep seq order; pending bubbles always stay last.
   let before = list.querySelector("li.pending");
   for (const item of list.querySelectorAll("li[data-seq]")) {
@@ -164,33 +92,28 @@ function receive(message, clientId) {
   const added = insertConfirmed(message, Boolean(clientId));
   if (message.seq > lastSeq) lastSeq = message.seq;
   if (!firstSeq) firstSeq = message.seq;
-  // A warned message is never read out before it is revealed.
+  // A warned message is never read out before it is revealed (render.announcement).
   if (added && !clientId) {
-    announcer.textContent = message.collapsed
-      ? `${message.author.alias} shared a message with a content warning.`
-      : `${message.author.alias}: ${message.body}`;
+    const text = render.announcement(message);
+    if (text) announcer.textContent = text;
   }
   if (stick) scrollToBottom();
 }
 
 function savePending() {
-  const items = [...pending].map(([clientId, p]) => ({ clientId, body: p.body }));
+  const items = [...pending].map(([clientId, p]) => ({ clientId, body: p.body, warning: p.warning, suggest: p.suggest }));
   try {
     if (items.length) sessionStorage.setItem(storeKey, JSON.stringify(items));
     else sessionStorage.removeItem(storeKey);
   } catch { /* storage may be full or disabled; the bubbles stay on screen */ }
 }
 
-function addPending(clientId, body) {
-  const li = buildItem(root.dataset.alias, body, null);
-  li.classList.add("own", "pending");
-  const state = document.createElement("p");
-  state.className = "state";
-  state.textContent = ready ? "Sending…" : "Waiting for the connection…";
-  li.append(state);
+function addPending(clientId, body, warning = null, suggest = false) {
+  const li = render.pendingItem(body, warning);
+  li.querySelector(".state").textContent = ready ? "Sending…" : "Waiting for the connection…";
   list.append(li);
   document.getElementById("empty-note")?.remove();
-  pending.set(clientId, { body, li });
+  pending.set(clientId, { body, warning, suggest, li });
   savePending();
   scrollToBottom();
 }
@@ -199,7 +122,9 @@ function transmit(clientId) {
   const p = pending.get(clientId);
   if (!p || !ready) return;
   p.li.querySelector(".state").textContent = "Sending…";
-  ws.send(JSON.stringify({ type: "send", room_id: roomId, client_id: clientId, body: p.body }));
+  const frame = { type: "send", room_id: roomId, client_id: clientId, body: p.body, suggest_warning: p.suggest };
+  if (p.warning) frame.content_warning = p.warning;
+  ws.send(JSON.stringify(frame));
 }
 
 function showError(text) {
@@ -207,17 +132,52 @@ function showError(text) {
   errorBox.hidden = false;
 }
 
-function failed(clientId, code, text) {
+// A message the server didn't take goes back into the composer, warning and all:
+// nothing typed is ever lost.
+function takeBack(clientId) {
   const p = pending.get(clientId);
-  if (!p) return;
   p.li.remove();
   pending.delete(clientId);
   savePending();
-  // The words go back into the composer: nothing typed is ever lost.
   if (!textarea.value.trim()) textarea.value = p.body;
   else textarea.value = `${p.body}\n${textarea.value}`;
-  showError(`That message couldn't be sent yet: ${text}`);
-  if (code === "rules_not_accepted") rulesBanner.hidden = false;
+  if (p.warning) {
+    const mine = composer.current();
+    if (!mine) composer.set(p.warning);
+    else composer.tick(p.warning.categories || []);
+  }
+  return p;
+}
+
+// The group's own rules: said as the server says them, the draft kept.
+const GROUP_RULES = new Set(["warning_required", "consent_required", "off_limits"]);
+
+function failed(clientId, frame) {
+  const p = pending.get(clientId);
+  if (!p) return;
+  if (frame.code === "warning_suggested") {
+    const suggested = (frame.suggested || []).filter((c) => composer.wantsSuggestion([c]));
+    if (!suggested.length) {
+      // Only topics the author already chose to send without: don't ask again.
+      p.suggest = false;
+      savePending();
+      transmit(clientId);
+      return;
+    }
+    takeBack(clientId);
+    errorBox.hidden = true;
+    composer.suggest(suggested);
+    return;
+  }
+  takeBack(clientId);
+  if (GROUP_RULES.has(frame.code)) showError(frame.message);
+  else showError(`That message couldn't be sent yet: ${frame.message}`);
+  if (frame.code === "warning_required") {
+    composer.tick(frame.required || []);
+    composer.open(false);
+  }
+  if (frame.code === "consent_required") composer.openAsk((frame.categories || [])[0]);
+  if (frame.code === "rules_not_accepted") rulesBanner.hidden = false;
 }
 
 function handle(frame) {
@@ -247,7 +207,13 @@ function handle(frame) {
       for (const flag of frame.flags || []) showAlert(flag, true, null);
       break;
     case "error":
-      if (frame.client_id && pending.has(frame.client_id)) failed(frame.client_id, frame.code, frame.message);
+      if (frame.client_id && pending.has(frame.client_id)) failed(frame.client_id, frame);
+      break;
+    case "consent_updated":
+      if (frame.room_id === roomId) consentUpdated(frame.seq, frame.consent);
+      break;
+    case "filters_changed":
+      reshapeVisible();
       break;
     case "rules_changed":
       if (frame.room_id === roomId) rulesBanner.hidden = false;
@@ -335,51 +301,192 @@ function showAlert(flag, urgent, guide) {
   alertsBox.prepend(card);
 }
 
-async function reveal(button) {
-  const seq = Number(button.dataset.seq);
+function isMine(message) {
+  return !message.hidden && message.author.alias === myAlias;
+}
+
+async function fetchJSON(url, options = {}) {
+  const res = await fetch(url, {
+    credentials: "same-origin",
+    ...options,
+    headers: { Accept: "application/json", "X-CSRF-Token": csrf, ...(options.body ? { "Content-Type": "application/json" } : {}) },
+  });
+  const data = res.status === 204 ? {} : await res.json().catch(() => ({}));
+  return { ok: res.ok, status: res.status, data };
+}
+
+// "Show" and "Show anyway": this one message, in full, for this reader only.
+async function reveal(control) {
+  const li = control.closest("li.msg");
+  const seq = Number(li.dataset.seq);
   try {
-    const res = await fetch(`/api/v1/rooms/${roomId}/messages/${seq}`, {
-      credentials: "same-origin", headers: { Accept: "application/json" },
-    });
-    if (!res.ok) throw new Error(String(res.status));
-    const { message } = await res.json();
-    const holder = button.closest(".cw");
-    const body = document.createElement("p");
-    body.className = "body";
-    body.textContent = message.body;
-    holder.textContent = "Content warning: suicide or self-harm";
-    holder.classList.add("small");
-    holder.after(body);
-    body.setAttribute("tabindex", "-1");
-    body.focus();
+    const { ok, status, data } = await fetchJSON(`/api/v1/rooms/${roomId}/messages/${seq}`);
+    if (!ok) throw new Error(String(status));
+    const wasWarned = li.classList.contains("warned");
+    render.fill(li, data.message, isMine(data.message));
+    li.classList.add("revealed");
+    if (wasWarned) li.classList.add("warned");
+    revealed.add(seq);
+    const first = li.querySelector(".body, .ask, .note-line") || li;
+    first.setAttribute("tabindex", "-1");
+    first.focus();
   } catch {
-    button.textContent = "Couldn't load it. Try again";
+    control.textContent = "Couldn't load it. Try again";
+  }
+}
+
+function consentUpdated(seq, consent) {
+  const li = document.getElementById(`m-${seq}`);
+  if (!li || li.dataset.kind !== "consent") return;
+  const share = li.querySelector(".consent-share");
+  const wasGranted = share ? !share.hidden : false;
+  render.updateConsent(li, consent);
+  if (share && consent.granted && !wasGranted) announcer.textContent = "The room said OK to your question. You can share now.";
+}
+
+// The reader's filters or blocks changed (here or on another device): every message on
+// screen is fetched again in its new shape. Messages they chose to open stay open,
+// unless they've now blocked the author.
+let reshaping = null;
+async function reshapeVisible() {
+  if (reshaping) { reshaping.again = true; return; }
+  reshaping = { again: false };
+  try {
+    let after = Math.max(firstSeq - 1, 0);
+    while (after < lastSeq) {
+      const { ok, data } = await fetchJSON(`/api/v1/rooms/${roomId}/messages?after=${after}&limit=200`);
+      if (!ok || !data.messages.length) break;
+      for (const m of data.messages) reshape(m);
+      after = data.messages[data.messages.length - 1].seq;
+    }
+  } catch { /* the next change, or a reload, shapes them again */ }
+  const again = reshaping.again;
+  reshaping = null;
+  if (again) reshapeVisible();
+}
+
+function reshape(message) {
+  const li = document.getElementById(`m-${message.seq}`);
+  if (!li) return;
+  if (revealed.has(message.seq) && message.hidden_because !== "blocked") return;
+  revealed.delete(message.seq);
+  const hadFocus = li.contains(document.activeElement);
+  render.fill(li, message, isMine(message));
+  li.classList.remove("revealed");
+  if (hadFocus) {
+    li.setAttribute("tabindex", "-1");
+    li.focus();
   }
 }
 
 list.addEventListener("click", (event) => {
-  const button = event.target.closest("button.reveal, a.reveal");
-  if (!button) return;
+  const share = event.target.closest(".share-now");
+  if (share) {
+    event.preventDefault();
+    composer.shareNow(share.dataset.category, share.closest("li.msg").querySelector(".topic")?.textContent);
+    return;
+  }
+  const toggle = event.target.closest(".block-toggle, .block-cancel");
+  if (toggle) {
+    const box = toggle.closest(".block-confirm");
+    const opener = box.querySelector(".block-toggle");
+    const opening = toggle === opener && opener.getAttribute("aria-expanded") !== "true";
+    opener.setAttribute("aria-expanded", String(opening));
+    box.querySelector(".block-step").hidden = !opening;
+    if (!opening) opener.focus();
+    return;
+  }
+  const control = event.target.closest(".reveal");
+  if (!control) return;
   event.preventDefault();
-  reveal(button);
+  reveal(control);
 });
 
+function say(form, text, role = "status") {
+  let line = form.querySelector(".form-note");
+  if (!line) {
+    line = document.createElement("p");
+    line.className = "form-note small";
+    form.append(line);
+  }
+  line.setAttribute("role", role);
+  line.textContent = text;
+}
+
+async function worried(form) {
+  const res = await fetch(form.action.replace(/\/rooms\/(\d+)\/worried\/(\d+)$/, "/api/v1/rooms/$1/messages/$2/worried"), {
+    method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf, Accept: "application/json" },
+  });
+  if (!res.ok) throw new Error(String(res.status));
+  const thanks = document.createElement("p");
+  thanks.className = "small";
+  thanks.setAttribute("role", "status");
+  thanks.textContent = "Thank you. Only the facilitators will see this.";
+  form.replaceWith(thanks);
+}
+
+async function block(form) {
+  const li = form.closest("li.msg");
+  const seq = Number(li.dataset.seq);
+  const { ok, status, data } = await fetchJSON("/api/v1/me/blocks", {
+    method: "POST", body: JSON.stringify({ room_id: roomId, seq }),
+  });
+  if (status === 422 && data.error) { say(form, data.error.message, "alert"); return; }
+  if (!ok) throw new Error(String(status));
+  announcer.textContent = "Blocked. Their messages are hidden for you, and they won't be told. You can undo this in Settings.";
+  li.setAttribute("tabindex", "-1");
+  li.focus();
+  await reshapeVisible(); // the server also says so (filters_changed); this is just sooner
+}
+
+async function answerConsent(form, value) {
+  const li = form.closest("li.msg");
+  const seq = Number(li.dataset.seq);
+  const { ok, status, data } = await fetchJSON(`/api/v1/rooms/${roomId}/consent/${seq}/answer`, {
+    method: "POST", body: JSON.stringify({ answer: value }),
+  });
+  if (!ok && data.error) { say(form, data.error.message, "alert"); return; }
+  if (!ok) throw new Error(String(status));
+  render.updateConsent(li, data.consent);
+  for (const b of form.querySelectorAll("button[name=answer]")) b.setAttribute("aria-pressed", String(b.value === value));
+  say(form, `You said ${value === "ok" ? "OK" : "not now"}. You can change your answer.`);
+}
+
 list.addEventListener("submit", async (event) => {
-  const worried = event.target.closest("form.worried");
-  if (!worried) return;
+  const form = event.target;
+  const kind = ["worried", "block-form", "consent-answer"].find((k) => form.classList.contains(k));
+  if (!kind) return;
   event.preventDefault();
   try {
-    const res = await fetch(worried.action.replace(/\/rooms\/(\d+)\/worried\/(\d+)$/, "/api/v1/rooms/$1/messages/$2/worried"), {
-      method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf, Accept: "application/json" },
-    });
-    if (!res.ok) throw new Error(String(res.status));
-    const thanks = document.createElement("p");
-    thanks.className = "small";
-    thanks.setAttribute("role", "status");
-    thanks.textContent = "Thank you. Only the facilitators will see this.";
-    worried.replaceWith(thanks);
+    if (kind === "worried") await worried(form);
+    else if (kind === "block-form") await block(form);
+    else await answerConsent(form, event.submitter ? event.submitter.value : "ok");
   } catch {
-    worried.submit();
+    // The plain form still works without the API (submit() leaves the button's value out).
+    if (kind === "consent-answer" && event.submitter) {
+      const answer = Object.assign(document.createElement("input"), { type: "hidden", name: "answer", value: event.submitter.value });
+      form.append(answer);
+    }
+    form.submit();
+  }
+});
+
+composer.onAsk(async (topic, category) => {
+  const clientId = newClientId();
+  const body = { client_id: clientId, topic };
+  if (category) body.category = category;
+  try {
+    const { ok, data } = await fetchJSON(`/api/v1/rooms/${roomId}/consent`, { method: "POST", body: JSON.stringify(body) });
+    if (!ok) {
+      const error = data.error || {};
+      if (error.code === "rules_not_accepted") rulesBanner.hidden = false;
+      return error.message || "That couldn't be sent. Please try again.";
+    }
+    receive(data.message, clientId);
+    announcer.textContent = "Your question is in the room. You'll see the answers on it.";
+    return "";
+  } catch {
+    return "That couldn't be sent: the connection dropped. Please try again.";
   }
 });
 
@@ -425,7 +532,7 @@ async function loadEarlier() {
     if (!res.ok) throw new Error(String(res.status));
     const { messages } = await res.json();
     const height = log.scrollHeight;
-    for (const m of messages) insertConfirmed(m, m.author.alias === root.dataset.alias);
+    for (const m of messages) insertConfirmed(m, isMine(m));
     if (messages.length) firstSeq = messages[0].seq;
     log.scrollTop += log.scrollHeight - height; // keep what the reader was looking at in place
     if (!messages.length || firstSeq <= 1) earlierBtn.hidden = true;
@@ -438,12 +545,15 @@ async function loadEarlier() {
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
+  const choice = composer.choose(event.submitter);
+  if (!choice) return; // "Change": the warning controls are open, nothing sent yet
   const body = textarea.value;
   if (!body.trim()) return;
   errorBox.hidden = true;
   const clientId = newClientId();
-  addPending(clientId, body);
+  addPending(clientId, body, choice.warning, choice.suggest && !supportRoom);
   textarea.value = "";
+  composer.reset();
   textarea.focus();
   transmit(clientId);
 });
@@ -466,11 +576,14 @@ if ("IntersectionObserver" in window) {
 }
 
 for (const time of list.querySelectorAll("time")) time.textContent = formatTime(time.dateTime);
+render.upgradeLinks(list);
 
 // Messages typed before a reload or a crash are sent again with the same client_id:
 // the server answers with the stored message instead of posting twice.
 try {
-  for (const item of JSON.parse(sessionStorage.getItem(storeKey) || "[]")) addPending(item.clientId, item.body);
+  for (const item of JSON.parse(sessionStorage.getItem(storeKey) || "[]")) {
+    addPending(item.clientId, item.body, item.warning || null, Boolean(item.suggest));
+  }
 } catch { /* ignore unreadable storage */ }
 
 setStatus("offline", "Connecting…");
