@@ -585,13 +585,15 @@ async def join(request: Request, slug: str) -> Response:
         return _redirect(f"/g/{slug}?error=accept#join")
     try:
         version = int(form.get("rules_version", "0"))
-        await group_actions.join_group(
+        joined = await group_actions.join_group(
             services(request), me.user, slug, version, form.get("alias") or None
         )
     except ValueError:
         return _redirect(f"/g/{slug}?error=rules#join")
     except AppError as err:
         return _redirect(f"/g/{slug}?error={quote(err.code)}#join")
+    if joined is None:  # this group's facilitators welcome each newcomer themselves
+        return _redirect(f"/g/{slug}?notice=requested#join")
     return _redirect(f"/g/{slug}/room")
 
 
