@@ -373,3 +373,15 @@ def test_run_assess_prints_one_json_object_per_line() -> None:
     assert rows[1]["signals"] == ["passive_ideation"]
     assert all(set(r) == {"level", "signals", "method_detail"} for r in rows)
     assert "intent" in rows[3]["signals"]
+
+
+def test_my_self_harm_is_not_read_as_myself_harm() -> None:
+    """ "my self" is often "myself" misspelt, but never before "harm": "my self-harm urges"
+    must stay self-harm, for the risk check and for the content-warning suggestion."""
+    from safespace.reading.categories import detect_topics
+
+    text = "My self-harm urges are really strong tonight."
+    assert assess(text).level == "elevated"
+    assert "self_harm_urge" in assess(text).signals
+    assert detect_topics(text) == ["self-harm"]
+    assert normalise("I hate my self") == "i hate myself"

@@ -285,7 +285,7 @@ _PHRASES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
     (gate, re.compile(p), r)
     for gate, p, r in (
         ("anti", r"\banti depressant", "antidepressant"),
-        ("self", r"\bmy self\b", "myself"),
+        ("self", r"\bmy self\b(?! (?:harm|injur))", "myself"),
         ("sewer", r"\bsewer ?slide\b", "suicide"),
         ("sewer", r"\bsewer ?slidal\b", "suicidal"),
         ("unaliv", r"\bunaliv(?:e|ing) (?:myself|me)\b", "kill myself"),

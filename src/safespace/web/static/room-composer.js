@@ -72,6 +72,11 @@ export function makeComposer({ render, textarea, announce }) {
     const name = submitter ? submitter.name : "";
     // "Add warning" and "Change" carry the suggested topics (also without JavaScript).
     const offered = name.startsWith("cw_") && submitter.value ? submitter.value.split(",") : asked;
+    if (!name && !prompt.hidden) {
+      // A second Send while the question is open is not an answer to it: ask again.
+      prompt.focus();
+      return null;
+    }
     hidePrompt();
     if (name === "cw_change") {
       tick(offered);
@@ -81,7 +86,7 @@ export function makeComposer({ render, textarea, announce }) {
     if (name === "cw_add") tick(offered);
     const warning = current();
     const covered = warning ? warning.categories : [];
-    if (name === "send_without" || asked.length) {
+    if (name === "send_without") {
       for (const c of offered) if (!covered.includes(c)) declined.add(c);
     }
     asked = [];
