@@ -123,6 +123,57 @@ API_EXPECT: dict[tuple[str, str], dict[str, Expected]] = {
     ("POST", "/api/v1/groups/{slug}/support-room"): each(401, 200, 403, 403, 403, 403),
     # A break from a group's rooms: anyone in the group, facilitators included.
     ("POST", "/api/v1/groups/{slug}/break"): each(401, 200, 403, 200, 403, 403),
+    # content warnings, consent and filters. The categories are public, like the rules.
+    ("GET", "/api/v1/content-warnings"): everyone(200),
+    # Asking the room first, and answering (a third member's request): the room's members.
+    ("POST", "/api/v1/rooms/{room_id}/consent"): each(401, 201, 404, 201, 404, 404),
+    ("POST", "/api/v1/rooms/{room_id}/consent/{seq}/answer"): each(401, 200, 404, 200, 404, 404),
+    # Each person's own filters.
+    ("GET", "/api/v1/me/filters"): signed_in(200),
+    ("PUT", "/api/v1/me/filters"): signed_in(200),
+    # Blocking the author of a message you can see (a third member's): the room's members;
+    # for anyone else the message doesn't exist. A block is its maker's alone to lift.
+    ("POST", "/api/v1/me/blocks"): each(401, 201, 404, 201, 404, 404),
+    ("DELETE", "/api/v1/me/blocks/{block_id}"): each(401, 204, 404, 404, 404, 404),
+    # A group's topic rules: its facilitators and administrators, like its ground rules.
+    ("PUT", "/api/v1/groups/{slug}/topics"): each(401, 403, 403, 200, 403, 200),
+    # Running a group and moderation (issue 6; docs/protocol.md). A report gets the same
+    # answer from anyone signed in, in the room or not, so it can't tell who is there.
+    ("POST", "/api/v1/rooms/{room_id}/reports"): signed_in(202),
+    # Sanctions (about a plain member who walks nothing) and lifting a mute: the group's
+    # facilitators and administrators; 403 for anyone else, like the group's other tools.
+    ("POST", "/api/v1/groups/{slug}/sanctions"): each(401, 403, 403, 201, 403, 201),
+    ("POST", "/api/v1/groups/{slug}/sanctions/{sanction_id}/lift"): each(
+        401, 403, 403, 204, 403, 204
+    ),
+    # The audit log: members read its public part, facilitators and admins all of it;
+    # for anyone else the group's log isn't there.
+    ("GET", "/api/v1/groups/{slug}/audit"): each(401, 200, 404, 200, 404, 200),
+    ("GET", "/api/v1/me/sanctions"): signed_in(200),
+    # Handing a flag on: like the flag itself, it doesn't exist for anyone else.
+    ("POST", "/api/v1/flags/{flag_id}/assign"): each(401, 404, 404, 200, 404, 200),
+    # Suspending an account (a throwaway one, not a walker): administrators only.
+    ("PUT", "/api/v1/admin/users/{username}/suspended"): each(401, 403, 403, 403, 403, 200),
+    # Co-facilitators: the group's owner (the facilitator, who made it) and admins.
+    ("PUT", "/api/v1/groups/{slug}/facilitators/{alias}"): each(401, 403, 403, 200, 403, 200),
+    ("DELETE", "/api/v1/groups/{slug}/facilitators/{alias}"): each(401, 403, 403, 200, 403, 200),
+    # Settings and join requests (of a group that approves newcomers): its facilitators
+    # and administrators.
+    ("PATCH", "/api/v1/groups/{slug}/settings"): each(401, 403, 403, 200, 403, 200),
+    ("GET", "/api/v1/groups/{slug}/requests"): each(401, 403, 403, 200, 403, 200),
+    ("POST", "/api/v1/groups/{slug}/requests/{request_id}"): each(401, 403, 403, 204, 403, 204),
+    # The whisper channel is a room: the group's facilitators only. An administrator who
+    # isn't in the group doesn't read its rooms, this one included.
+    ("POST", "/api/v1/groups/{slug}/whisper"): each(401, 403, 403, 200, 403, 403),
+    # Sessions: the schedule and its calendar files are for the group's members (and
+    # admins); for anyone else the group's schedule isn't there. Scheduling and
+    # cancelling: facilitators and admins.
+    ("GET", "/api/v1/groups/{slug}/sessions"): each(401, 200, 404, 200, 404, 200),
+    ("POST", "/api/v1/groups/{slug}/sessions"): each(401, 403, 403, 201, 403, 201),
+    ("DELETE", "/api/v1/groups/{slug}/sessions/{session_id}"): each(401, 403, 403, 204, 403, 204),
+    ("GET", "/api/v1/groups/{slug}/sessions/{session_id}/calendar.ics"): each(
+        401, 200, 404, 200, 404, 200
+    ),
 }
 
 # --------------------------------------------------------------------------- pages
@@ -135,6 +186,11 @@ TO_GROUP = (303, r"^/g/[^/?#]+$")
 POSTED = (303, r"^/g/[^/?#]+/room#composer$")
 WORRIED = (303, r"^/rooms/\d+\?notice=worried#m-\d+$")
 FLAG_SAVED = (303, r"^/facilitate\?notice=saved$")
+ACTED = (303, r"^/facilitate\?notice=acted$")
+HANDED = (303, r"^/facilitate\?notice=handed$")
+BLOCKED = (303, r"^/rooms/\d+\?notice=blocked#m-\d+$")
+ASKED = (303, r"^/rooms/\d+#m-\d+$")
+ANSWERED = (303, r"^/rooms/\d+\?notice=answered#m-\d+$")
 
 
 def page_for_anyone_signed_in(status: Expected) -> dict[str, Expected]:
@@ -213,6 +269,31 @@ PAGE_EXPECT: dict[tuple[str, str], dict[str, Expected]] = {
     # the queue: facilitators (of any group: it shows their own) and admins
     ("GET", "/facilitate"): each(LOGIN, 403, 403, 200, 200, 200),
     ("POST", "/facilitate/flags/{flag_id}"): each(LOGIN, 404, 404, FLAG_SAVED, 404, FLAG_SAVED),
+    # Acting on an item (a sanction) and handing it on, as the API answers them.
+    ("POST", "/facilitate/sanction"): each(LOGIN, 403, 403, ACTED, 403, ACTED),
+    ("POST", "/facilitate/flags/{flag_id}/assign"): each(LOGIN, 404, 404, HANDED, 404, HANDED),
+    # content warnings, consent, filters and blocks, as the API answers them: each
+    # person's own filters; a block is its maker's own; the room's members only
+    ("GET", "/settings/filters"): page_for_anyone_signed_in(200),
+    ("POST", "/settings/filters"): page_for_anyone_signed_in(
+        (303, r"^/settings/filters\?notice=saved$")
+    ),
+    ("POST", "/settings/blocks/{block_id}/remove"): each(
+        LOGIN, (303, r"^/settings/filters\?notice=unblocked#blocked-title$"), 404, 404, 404, 404
+    ),
+    ("POST", "/g/{slug}/topics"): each(
+        LOGIN,
+        403,
+        403,
+        (303, r"^/g/[^/?#]+\?saved=topics#topics$"),
+        403,
+        (303, r"^/g/[^/?#]+\?saved=topics#topics$"),
+    ),
+    ("POST", "/rooms/{room_id}/block/{seq}"): each(LOGIN, BLOCKED, 404, BLOCKED, 404, 404),
+    ("POST", "/rooms/{room_id}/consent"): each(LOGIN, ASKED, 404, ASKED, 404, 404),
+    ("POST", "/rooms/{room_id}/consent/{seq}/answer"): each(
+        LOGIN, ANSWERED, 404, ANSWERED, 404, 404
+    ),
 }
 
 WEBSOCKETS = {"/api/v1/ws"}  # walked by test_the_websocket_answers_each_person_as_expected

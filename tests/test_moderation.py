@@ -265,6 +265,11 @@ async def test_a_private_warning_is_told_only_to_the_member(server, client, room
         assert r.status_code == 201
         told = await until(bob_ws, "sanction")
         assert told["sanction"]["reason"] == "Please be kinder" and told["sanction"]["rule"] == 5
+        # the reason is sealed at rest
+        raw = await db_scalar(
+            server, "SELECT reason FROM sanctions WHERE id = :i", i=r.json()["sanction"]["id"]
+        )
+        assert raw is not None and b"Please be kinder" not in bytes(raw)
         await alice_ws.send({"type": "ping"})
         assert not [f for f in await alice_ws.until_pong() if f.get("type") == "sanction"]
     finally:

@@ -59,7 +59,13 @@ from safespace.db import models  # noqa: F401  (every table is in Base.metadata)
 from safespace.db.base import Base
 from safespace.events.broker import channel_for
 from safespace.privacy.keys import Keyring, b64d, b64e, unwrap
-from safespace.privacy.keystore import KeyMissing, KeyStore, group_keys, message_context
+from safespace.privacy.keystore import (
+    KeyMissing,
+    KeyStore,
+    group_keys,
+    message_context,
+    note_context,
+)
 from safespace.services import Services
 from safespace.settings import Settings
 
@@ -299,7 +305,8 @@ async def all_rows(svc: Services) -> dict[str, tuple[Table, list[dict[str, Any]]
 async def traces_of(svc: Services, user_id: int | None, needles: list[str]) -> list[str]:
     """Where a person still shows: their id in any column that refers to users.id, or any
     needle (name, alias, words they wrote) in any text or JSON column, in any binary column,
-    or in the decrypted text of any message still stored. Empty means nothing is left."""
+    or in the decrypted text (or warning note) of any message still stored. Empty means
+    nothing is left."""
     found = []
     tables = await all_rows(svc)
     room_group = {r["id"]: r["group_id"] for r in tables["rooms"][1]}
@@ -324,6 +331,13 @@ async def traces_of(svc: Services, user_id: int | None, needles: list[str]) -> l
                     message_context(row["room_id"], row["seq"]),
                 )
                 found.extend(f"a message's text contains {n!r}" for n in needles if n in text)
+            if name == "messages" and row.get("warning_note") is not None:
+                note = await svc.keys.open_text(
+                    room_group[row["room_id"]],
+                    row["warning_note"],
+                    note_context(row["room_id"], row["seq"]),
+                )
+                found.extend(f"a warning's note contains {n!r}" for n in needles if n in note)
     return found
 
 
@@ -860,6 +874,7 @@ EXPORT_KEYS = {
     "recovery_codes",
     "reports",
     "settings",
+    "consent_answers",
 }
 
 
@@ -919,7 +934,30 @@ async def test_export_holds_everything_about_me_and_nothing_of_anyone_else(
     assert {s["kind"] for s in data["sessions"]} == {"api"}
     codes = data["recovery_codes"]
     assert (codes["unused"], codes["used"]) == (9, 1)
-    assert data["reports"] == [] and data["settings"] == {}
+    assert data["reports"] == []
+    # Nothing set: every category collapsed, nothing muted, nobody blocked, nothing answered
+    # (tests/test_reading.py exports filters, blocks and answers once they exist).
+    assert data["settings"] == {
+        "filters": {
+            "categories": {
+                c: "collapse"
+                for c in (
+                    "suicide",
+                    "self-harm",
+                    "eating-disorders",
+                    "abuse",
+                    "sexual-violence",
+                    "substance-use",
+                    "death-grief",
+                    "violence",
+                    "medical",
+                )
+            },
+            "muted_words": [],
+            "blocked": [],
+        }
+    }
+    assert data["consent_answers"] == []
 
     text = r.text
     for absent in [
@@ -1059,9 +1097,78 @@ async def test_erase_leaves_nothing_of_the_person_in_any_table(
     assert r.status_code == 200, r.text
     assert (await _put_retention(client, person, own["slug"], 30)).status_code == 200
     await join(client, person, room.group, alias=alias)
-    await post(client, person, room.id, f"first: {secret}")
+    first = await post(client, person, room.id, f"first: {secret}")
     await post(client, room.bob, room.id, "bob, in between")
     await post(client, person, own["room_id"], f"second: {secret}")
+    # Content warnings, consent and filters: a warned message with a note, a request to
+    # the room and an answer to someone else's, their own filters and a block, and a block
+    # of them by someone else (which keeps the alias they were blocked under).
+    r = await client.post(
+        f"/api/v1/rooms/{room.id}/messages",
+        json={
+            "client_id": uuid.uuid4().hex,
+            "body": "a hard week at the hospital",
+            "content_warning": {"categories": ["medical"], "note": f"note: {secret}"},
+        },
+        headers=person.headers,
+    )
+    assert r.status_code == 201, r.text
+    r = await client.post(
+        f"/api/v1/rooms/{room.id}/consent",
+        json={"client_id": uuid.uuid4().hex, "topic": f"topic: {secret}"},
+        headers=person.headers,
+    )
+    assert r.status_code == 201, r.text
+    r = await client.post(
+        f"/api/v1/rooms/{room.id}/consent",
+        json={"client_id": uuid.uuid4().hex, "topic": "my dad's illness"},
+        headers=room.bob.headers,
+    )
+    assert r.status_code == 201, r.text
+    r = await client.post(
+        f"/api/v1/rooms/{room.id}/consent/{r.json()['message']['seq']}/answer",
+        json={"answer": "ok"},
+        headers=person.headers,
+    )
+    assert r.status_code == 200, r.text
+    r = await client.put(
+        "/api/v1/me/filters",
+        json={"categories": {"medical": "hide"}, "muted_words": ["exams"]},
+        headers=person.headers,
+    )
+    assert r.status_code == 200, r.text
+    bobs = await post(client, room.bob, room.id, "bob again")
+    r = await client.post(
+        "/api/v1/me/blocks", json={"room_id": room.id, "seq": bobs["seq"]}, headers=person.headers
+    )
+    assert r.status_code == 201, r.text
+    r = await client.post(
+        "/api/v1/me/blocks",
+        json={"room_id": room.id, "seq": first["seq"]},
+        headers=room.bob.headers,
+    )
+    assert r.status_code == 201, r.text
+    # Moderation: a warning given to them (its reason sealed), and a request of theirs to
+    # join a group whose facilitators approve newcomers.
+    r = await client.post(
+        f"/api/v1/groups/{room.group['slug']}/sanctions",
+        json={"kind": "warning", "alias": alias, "rule": 1, "reason": f"reason: {secret}"},
+        headers=room.fac.headers,
+    )
+    assert r.status_code == 201, r.text
+    approving = await create_group(client, room.fac)
+    r = await client.patch(
+        f"/api/v1/groups/{approving['slug']}/settings",
+        json={"join_policy": "approval"},
+        headers=room.fac.headers,
+    )
+    assert r.status_code == 200, r.text
+    r = await client.post(
+        f"/api/v1/groups/{approving['slug']}/join",
+        json={"accept_rules_version": approving["rules_version"], "alias": f"asking_{tag}"},
+        headers=person.headers,
+    )
+    assert r.status_code == 202, r.text
     r = await client.post(
         "/api/v1/auth/recover",
         json={
@@ -1074,7 +1181,7 @@ async def test_erase_leaves_nothing_of_the_person_in_any_table(
     person.token, person.password = r.json()["token"], PASSWORD + "-x"
     await login(client, person)
 
-    needles = [name, alias, secret]
+    needles = [name, alias, f"asking_{tag}", secret]
     before = await traces_of(server.svc, person.id, needles)
     where = {t.split(".")[0] for t in before}
     expected = {
@@ -1086,9 +1193,16 @@ async def test_erase_leaves_nothing_of_the_person_in_any_table(
         "audit_log",
         "groups",
         "group_rules",
+        "user_filters",
+        "blocks",
+        "consent_answers",
+        "sanctions",
+        "join_requests",
     }
     assert expected <= where, before  # the walk finds them: it can fail
     assert any(t.startswith("a message's text") for t in before)
+    assert any(t.startswith("a warning's note") for t in before)
+    assert "blocks.alias contains " + repr(alias) in before  # bob's block of them
     audit_before = await db_rows(server, "SELECT id, action FROM audit_log ORDER BY id")
 
     r = await client.post(

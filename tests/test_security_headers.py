@@ -317,6 +317,7 @@ ALLOWED = {
     ("POST", "/admin/role"): "admin",
     ("DELETE", "/api/v1/auth/sessions/{session_id}"): "member",
     ("POST", "/settings/sessions/{session_id}/end"): "member",
+    ("DELETE", "/api/v1/me/blocks/{block_id}"): "member",  # a block is its maker's own
     # the private line is a member's own (facilitators answer it from their queue)
     ("POST", "/api/v1/groups/{slug}/support-room"): "member",
     ("POST", "/g/{slug}/support-room"): "member",

@@ -17,6 +17,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -27,7 +28,7 @@ from starlette.routing import Mount, WebSocketRoute
 from helpers import PASSWORD, Account, LiveServer, create_group, join, privileged, unique_name
 from safespace.actions import accounts
 from safespace.db.base import Base
-from safespace.db.models import Flag
+from safespace.db.models import Flag, JoinRequest
 from safespace.web.deps import optional_principal
 
 # Who walks the routes: nobody, a member of the group, someone signed in but not in it, the
@@ -163,6 +164,122 @@ class World:
             self.made["flag"] = flag
         return int(self.made["flag"])
 
+    async def consent_seq(self) -> int:
+        """The seq of a consent request ("May I talk about...?") in the group's room by a
+        third member (not one of the walkers), asked once: what answers point at."""
+        if "consent" not in self.made:
+            author = await self.spare()
+            await join(self.client, author, self.group, alias=unique_name("alias"))
+            r = await self.client.post(
+                f"/api/v1/rooms/{self.group['room_id']}/consent",
+                json={"client_id": uuid.uuid4().hex, "topic": "my week", "category": "medical"},
+                headers=author.headers,
+            )
+            assert r.status_code == 201, r.text
+            self.made["consent"] = r.json()["message"]["seq"]
+        return int(self.made["consent"])
+
+    async def member_block_id(self) -> int:
+        """A block of the member's (of `message_seq`'s author), made again if it was
+        lifted: nobody else can lift it, or learn it exists."""
+        seq = await self.message_seq()
+        r = await self.client.post(
+            "/api/v1/me/blocks",
+            json={"room_id": self.group["room_id"], "seq": seq},
+            headers=self.people["member"].headers,
+        )
+        assert r.status_code == 201, r.text
+        return int(r.json()["block"]["id"])
+
+    async def newcomer(self, group: dict[str, Any] | None = None) -> str:
+        """The alias of a plain member of the group (or of `group`) who walks nothing."""
+        spare = await self.spare()
+        alias = unique_name("alias")
+        await join(self.client, spare, group or self.group, alias=alias)
+        return alias
+
+    async def as_facilitator(self, method: str, path: str, json: Any = None) -> Any:
+        """A request of the group's facilitator (its owner), made to set the scene."""
+        r = await self.client.request(
+            method, path, json=json, headers=self.people["facilitator"].headers
+        )
+        assert r.status_code < 300, r.text
+        return r.json() if r.content else None
+
+    async def bystander(self) -> str:
+        """The alias of a plain member of the group who walks nothing (made once): what
+        sanctions point at, so no walker's membership is touched."""
+        if "bystander" not in self.made:
+            self.made["bystander"] = await self.newcomer()
+        return str(self.made["bystander"])
+
+    async def mute_id(self) -> int:
+        """A mute of the bystander's, given once (lifting it again answers as before)."""
+        if "mute" not in self.made:
+            body = {"kind": "mute", "alias": await self.bystander(), "rule": 1, "minutes": 15}
+            done = await self.as_facilitator(
+                "POST", f"/api/v1/groups/{self.group['slug']}/sanctions", body
+            )
+            self.made["mute"] = done["sanction"]["id"]
+        return int(self.made["mute"])
+
+    async def cofacilitator(self) -> str:
+        """The alias of a new member the owner has just made a co-facilitator (one per
+        request, so stepping one down never affects another request)."""
+        alias = await self.newcomer()
+        await self.as_facilitator(
+            "PUT", f"/api/v1/groups/{self.group['slug']}/facilitators/{alias}"
+        )
+        return alias
+
+    async def approval_group(self) -> dict[str, Any]:
+        """Another group of `facilitator`'s, with `member` in it, whose facilitators approve
+        newcomers (made once; the main group stays open, as the other routes need)."""
+        if "approval" not in self.made:
+            group = await self.fresh_group()
+            await self.as_facilitator(
+                "PATCH", f"/api/v1/groups/{group['slug']}/settings", {"join_policy": "approval"}
+            )
+            self.made["approval"] = group
+        return dict(self.made["approval"])
+
+    async def join_request_id(self) -> int:
+        """A new request to join `approval_group` (answering one uses it up)."""
+        group = await self.approval_group()
+        spare = await self.spare()
+        r = await self.client.post(
+            f"/api/v1/groups/{group['slug']}/join",
+            json={"accept_rules_version": group["rules_version"]},
+            headers=spare.headers,
+        )
+        assert r.status_code == 202, r.text
+        async with self.server.svc.db.read() as session:
+            found = await session.scalar(
+                select(JoinRequest.id).where(JoinRequest.user_id == spare.id)
+            )  # someone new: their only request
+        assert found is not None
+        return int(found)
+
+    async def new_session_id(self) -> int:
+        """A session of the group's, scheduled a week ahead by its facilitator."""
+        start = self.server.svc.clock.now() + timedelta(days=7)
+        body = {
+            "title": "Evening circle",
+            "start": start.strftime("%Y-%m-%dT19:00"),
+            "minutes": 60,
+            "timezone": "Europe/London",
+        }
+        done = await self.as_facilitator(
+            "POST", f"/api/v1/groups/{self.group['slug']}/sessions", body
+        )
+        return int(done["session"]["id"])
+
+    async def session_id(self) -> int:
+        """A session of the group's (scheduled once): what calendar files point at."""
+        if "session" not in self.made:
+            self.made["session"] = await self.new_session_id()
+        return int(self.made["session"])
+
 
 async def build_world(server: LiveServer, client: httpx.AsyncClient) -> World:
     people = {
@@ -275,6 +392,81 @@ async def _update_flag(w: World, actor: str) -> Call:
     return Call(f"/api/v1/flags/{await w.flag_id()}", {"status": "acknowledged", "note": "On it."})
 
 
+async def _consent_ask(w: World, actor: str) -> Call:
+    body = {"client_id": uuid.uuid4().hex, "topic": "my sister's illness", "category": "medical"}
+    return Call(f"/api/v1/rooms/{w.group['room_id']}/consent", body)
+
+
+async def _consent_answer(w: World, actor: str) -> Call:
+    path = f"/api/v1/rooms/{w.group['room_id']}/consent/{await w.consent_seq()}/answer"
+    return Call(path, {"answer": "ok"})
+
+
+async def _block(w: World, actor: str) -> Call:
+    return Call("/api/v1/me/blocks", {"room_id": w.group["room_id"], "seq": await w.message_seq()})
+
+
+async def _unblock(w: World, actor: str) -> Call:
+    return Call(f"/api/v1/me/blocks/{await w.member_block_id()}")
+
+
+async def _report(w: World, actor: str) -> Call:
+    body = {"seq": await w.message_seq(), "rule": 1, "note": "This worried me."}
+    return Call(f"/api/v1/rooms/{w.group['room_id']}/reports", body)
+
+
+async def _sanction(w: World, actor: str) -> Call:
+    body = {"kind": "warning", "alias": await w.bystander(), "rule": 1, "reason": "Be kind."}
+    return Call(f"/api/v1/groups/{w.group['slug']}/sanctions", body)
+
+
+async def _lift(w: World, actor: str) -> Call:
+    return Call(f"/api/v1/groups/{w.group['slug']}/sanctions/{await w.mute_id()}/lift")
+
+
+async def _assign_flag(w: World, actor: str) -> Call:
+    return Call(f"/api/v1/flags/{await w.flag_id()}/assign", {"to": None})
+
+
+async def _suspend(w: World, actor: str) -> Call:
+    spare = await w.spare()  # never one of the walkers: the world stays signed in
+    return Call(f"/api/v1/admin/users/{spare.username}/suspended", {"suspended": True})
+
+
+async def _add_facilitator(w: World, actor: str) -> Call:
+    return Call(f"/api/v1/groups/{w.group['slug']}/facilitators/{await w.newcomer()}")
+
+
+async def _remove_facilitator(w: World, actor: str) -> Call:
+    return Call(f"/api/v1/groups/{w.group['slug']}/facilitators/{await w.cofacilitator()}")
+
+
+async def _answer_request(w: World, actor: str) -> Call:
+    slug = (await w.approval_group())["slug"]
+    return Call(f"/api/v1/groups/{slug}/requests/{await w.join_request_id()}", {"approve": False})
+
+
+async def _schedule(w: World, actor: str) -> Call:
+    start = w.server.svc.clock.now() + timedelta(days=14)
+    body = {
+        "title": "Morning check-in",
+        "start": start.strftime("%Y-%m-%dT09:30"),
+        "minutes": 45,
+        "timezone": "Europe/London",
+        "weekly": True,
+    }
+    return Call(f"/api/v1/groups/{w.group['slug']}/sessions", body)
+
+
+async def _cancel_session(w: World, actor: str) -> Call:
+    return Call(f"/api/v1/groups/{w.group['slug']}/sessions/{await w.new_session_id()}")
+
+
+async def _calendar(w: World, actor: str) -> Call:
+    path = f"/api/v1/groups/{w.group['slug']}/sessions/{await w.session_id()}/calendar.ics"
+    return Call(path)
+
+
 # One request per API route, which succeeds for whoever is allowed to make it.
 API_CALLS: dict[tuple[str, str], Builder] = {
     ("GET", "/api/v1/openapi.json"): _fixed("/api/v1/openapi.json"),
@@ -322,6 +514,44 @@ API_CALLS: dict[tuple[str, str], Builder] = {
     ("POST", "/api/v1/groups/{slug}/break"): _in_group(
         "/api/v1/groups/{slug}/break", {"minutes": 15}
     ),
+    # content warnings, consent and filters
+    ("GET", "/api/v1/content-warnings"): _fixed("/api/v1/content-warnings"),
+    ("POST", "/api/v1/rooms/{room_id}/consent"): _consent_ask,
+    ("POST", "/api/v1/rooms/{room_id}/consent/{seq}/answer"): _consent_answer,
+    ("GET", "/api/v1/me/filters"): _fixed("/api/v1/me/filters"),
+    ("PUT", "/api/v1/me/filters"): _fixed(
+        "/api/v1/me/filters", {"categories": {"self-harm": "hide"}, "muted_words": ["exam"]}
+    ),
+    ("POST", "/api/v1/me/blocks"): _block,
+    ("DELETE", "/api/v1/me/blocks/{block_id}"): _unblock,
+    ("PUT", "/api/v1/groups/{slug}/topics"): _in_group(
+        "/api/v1/groups/{slug}/topics",
+        {
+            "require_warning": ["self-harm"],
+            "need_consent": ["abuse"],
+            "off_limits": ["method-detail"],
+        },
+    ),
+    # running a group and moderation (issue 6)
+    ("POST", "/api/v1/rooms/{room_id}/reports"): _report,
+    ("POST", "/api/v1/groups/{slug}/sanctions"): _sanction,
+    ("POST", "/api/v1/groups/{slug}/sanctions/{sanction_id}/lift"): _lift,
+    ("GET", "/api/v1/groups/{slug}/audit"): _in_group("/api/v1/groups/{slug}/audit"),
+    ("GET", "/api/v1/me/sanctions"): _fixed("/api/v1/me/sanctions"),
+    ("POST", "/api/v1/flags/{flag_id}/assign"): _assign_flag,
+    ("PUT", "/api/v1/admin/users/{username}/suspended"): _suspend,
+    ("PUT", "/api/v1/groups/{slug}/facilitators/{alias}"): _add_facilitator,
+    ("DELETE", "/api/v1/groups/{slug}/facilitators/{alias}"): _remove_facilitator,
+    ("PATCH", "/api/v1/groups/{slug}/settings"): _in_group(
+        "/api/v1/groups/{slug}/settings", {"slow_mode_seconds": 0}
+    ),
+    ("GET", "/api/v1/groups/{slug}/requests"): _in_group("/api/v1/groups/{slug}/requests"),
+    ("POST", "/api/v1/groups/{slug}/requests/{request_id}"): _answer_request,
+    ("POST", "/api/v1/groups/{slug}/whisper"): _in_group("/api/v1/groups/{slug}/whisper"),
+    ("GET", "/api/v1/groups/{slug}/sessions"): _in_group("/api/v1/groups/{slug}/sessions"),
+    ("POST", "/api/v1/groups/{slug}/sessions"): _schedule,
+    ("DELETE", "/api/v1/groups/{slug}/sessions/{session_id}"): _cancel_session,
+    ("GET", "/api/v1/groups/{slug}/sessions/{session_id}/calendar.ics"): _calendar,
 }
 
 
@@ -370,6 +600,33 @@ async def _page_worried(w: World, actor: str) -> Call:
 async def _page_update_flag(w: World, actor: str) -> Call:
     form = {"status": "acknowledged", "note": "On it."}
     return Call(f"/facilitate/flags/{await w.flag_id()}", form=form)
+
+
+async def _page_sanction(w: World, actor: str) -> Call:
+    form = {"group": w.group["slug"], "kind": "warning", "alias": await w.bystander(), "rule": "1"}
+    return Call("/facilitate/sanction", form=form)
+
+
+async def _page_assign_flag(w: World, actor: str) -> Call:
+    return Call(f"/facilitate/flags/{await w.flag_id()}/assign", form={"to": ""})
+
+
+async def _page_unblock(w: World, actor: str) -> Call:
+    return Call(f"/settings/blocks/{await w.member_block_id()}/remove", form={})
+
+
+async def _page_block(w: World, actor: str) -> Call:
+    return Call(f"/rooms/{w.group['room_id']}/block/{await w.message_seq()}", form={})
+
+
+async def _page_consent_ask(w: World, actor: str) -> Call:
+    form = {"client_id": uuid.uuid4().hex, "topic": "my sister's illness", "category": "medical"}
+    return Call(f"/rooms/{w.group['room_id']}/consent", form=form)
+
+
+async def _page_consent_answer(w: World, actor: str) -> Call:
+    path = f"/rooms/{w.group['room_id']}/consent/{await w.consent_seq()}/answer"
+    return Call(path, form={"answer": "ok"})
 
 
 ACCEPT = {"accept": "yes", "rules_version": "1"}
@@ -425,6 +682,18 @@ PAGE_CALLS: dict[tuple[str, str], Builder] = {
     ("POST", "/rooms/{room_id}/worried/{seq}"): _page_worried,
     ("GET", "/facilitate"): _fixed("/facilitate"),
     ("POST", "/facilitate/flags/{flag_id}"): _page_update_flag,
+    ("POST", "/facilitate/sanction"): _page_sanction,
+    ("POST", "/facilitate/flags/{flag_id}/assign"): _page_assign_flag,
+    # content warnings, consent, filters and blocks
+    ("GET", "/settings/filters"): _fixed("/settings/filters"),
+    ("POST", "/settings/filters"): _fixed(
+        "/settings/filters", form={"mode-self-harm": "hide", "muted_words": "exam"}
+    ),
+    ("POST", "/settings/blocks/{block_id}/remove"): _page_unblock,
+    ("POST", "/g/{slug}/topics"): _in_group("/g/{slug}/topics", form={"need_consent": "abuse"}),
+    ("POST", "/rooms/{room_id}/block/{seq}"): _page_block,
+    ("POST", "/rooms/{room_id}/consent"): _page_consent_ask,
+    ("POST", "/rooms/{room_id}/consent/{seq}/answer"): _page_consent_answer,
     ("GET", "/support"): _fixed("/support"),
     ("GET", "/break"): _in_group("/break?group={slug}"),
 }
