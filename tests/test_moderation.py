@@ -475,3 +475,32 @@ async def test_a_report_is_judged_in_context_and_can_be_handed_to_a_colleague(
         f"/api/v1/flags/{item['id']}/assign", json={"to": None}, headers=room.bob.headers
     )
     assert_error(r, 404, "not_found")
+
+
+async def test_my_export_holds_the_reports_i_made_and_the_steps_taken_about_me(
+    client, room: Room
+) -> None:
+    msg = await post(client, room.bob, room.id, "rude words")
+    await client.post(
+        f"/api/v1/rooms/{room.id}/reports",
+        json={"seq": msg["seq"], "rule": 2, "note": "not kind"},
+        headers=room.alice.headers,
+    )
+    bob_alias = await alias_of(client, room.bob, room.group["slug"])
+    await sanction(
+        client,
+        room.fac,
+        room.group["slug"],
+        kind="warning",
+        alias=bob_alias,
+        rule=2,
+        reason="Please be gentler",
+    )
+    mine = (await client.get("/api/v1/me/export", headers=room.alice.headers)).json()
+    assert [(r["kind"], r["rule"]) for r in mine["reports"]] == [("report", 2)]
+    assert "rude words" not in str(mine["reports"])  # never the reported person's words
+    theirs = (await client.get("/api/v1/me/export", headers=room.bob.headers)).json()
+    assert [(s["kind"], s["rule"], s["reason"]) for s in theirs["sanctions"]] == [
+        ("warning", 2, "Please be gentler")
+    ]
+    assert theirs["reports"] == []

@@ -875,6 +875,8 @@ EXPORT_KEYS = {
     "reports",
     "settings",
     "consent_answers",
+    "sanctions",
+    "join_requests",
 }
 
 
@@ -934,7 +936,7 @@ async def test_export_holds_everything_about_me_and_nothing_of_anyone_else(
     assert {s["kind"] for s in data["sessions"]} == {"api"}
     codes = data["recovery_codes"]
     assert (codes["unused"], codes["used"]) == (9, 1)
-    assert data["reports"] == []
+    assert data["reports"] == [] and data["sanctions"] == [] and data["join_requests"] == []
     # Nothing set: every category collapsed, nothing muted, nobody blocked, nothing answered
     # (tests/test_reading.py exports filters, blocks and answers once they exist).
     assert data["settings"] == {

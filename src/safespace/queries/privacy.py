@@ -10,7 +10,9 @@ from sqlalchemy import select
 from safespace.db.models import (
     AuthSession,
     ConsentAnswer,
+    Flag,
     Group,
+    JoinRequest,
     Membership,
     Message,
     RecoveryCode,
@@ -19,6 +21,7 @@ from safespace.db.models import (
 )
 from safespace.queries.filters import filters_dict
 from safespace.queries.messages import iso, readable
+from safespace.queries.moderation import my_sanctions
 from safespace.services import Services
 
 FORMAT = "safespace-export/1"
@@ -52,6 +55,22 @@ async def export_account(svc: Services, user: User) -> dict[str, Any]:
         ).all()
         group_names = dict((await session.execute(select(Group.id, Group.slug))).all())
         filters = await filters_dict(session, user.id)
+        sanctions = await my_sanctions(session, svc.keys, user)
+        raised = (
+            await session.execute(
+                select(Flag, Group.slug)
+                .join(Group, Group.id == Flag.group_id)
+                .where(Flag.raised_by == user.id)
+                .order_by(Flag.created_at)
+            )
+        ).all()
+        pending = (
+            await session.execute(
+                select(JoinRequest, Group.slug)
+                .join(Group, Group.id == JoinRequest.group_id)
+                .where(JoinRequest.user_id == user.id)
+            )
+        ).all()
         answers = (
             await session.execute(
                 select(ConsentAnswer, Message.room_id, Message.seq)
@@ -96,7 +115,13 @@ async def export_account(svc: Services, user: User) -> dict[str, Any]:
             "used": sum(1 for c in codes if c.used_at is not None),
             "note": "Codes are stored only as one-way hashes, so they can't be shown again.",
         },
-        "reports": [],
+        # Reports and "I'm worried" flags you raised: what and when, never the person's words.
+        "reports": [
+            {"kind": f.kind, "group": slug, "rule": f.rule, "at": iso(f.created_at)}
+            for f, slug in raised
+        ],
+        "sanctions": sanctions,  # steps facilitators took about you, with their reasons
+        "join_requests": [{"group": slug, "at": iso(r.created_at)} for r, slug in pending],
         # Reading filters, muted words, and the people you blocked (as you knew them).
         "settings": {"filters": filters},
         "consent_answers": [
