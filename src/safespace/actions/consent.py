@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from safespace.actions import moderation, safety
+from safespace.actions import safety
 from safespace.actions.base import transaction
-from safespace.db.models import ConsentAnswer, Message, Room, User
+from safespace.db.models import ConsentAnswer, Message, User
 from safespace.errors import AppError, invalid, not_found
 from safespace.events.types import ConsentUpdated, MessagePosted
 from safespace.privacy.keystore import message_context
@@ -60,7 +60,7 @@ async def ask(
     category: object = None,
 ) -> dict[str, Any]:
     """Post a consent request into the room's timeline (it has a seq like any message)."""
-    from safespace.actions.messages import _again, _existing, check_client_id
+    from safespace.actions.messages import _again, _existing, check_client_id, may_post, next_seq
 
     await svc.limits.hit("messages", str(actor.id))
     client_id = check_client_id(client_id)
@@ -77,23 +77,8 @@ async def ask(
         first = await _existing(tx.session, access.room_id, actor.id, client_id)
         if first is not None:
             return (await _again(svc, access.group_id, first)).message
-        if not access.rules_current:
-            raise AppError(
-                "rules_not_accepted",
-                "This group's ground rules have changed. Please read and accept them first.",
-                409,
-                rules_version=access.rules_version,
-            )
-        mute = await moderation.active_mute(tx.session, access.group_id, actor.id, svc.clock.now())
-        if mute is not None:
-            raise moderation.muted_error(mute)
-        seq = await tx.session.scalar(
-            update(Room)
-            .where(Room.id == access.room_id)
-            .values(last_seq=Room.last_seq + 1)
-            .returning(Room.last_seq)
-        )
-        assert seq is not None
+        await may_post(tx, access, actor)
+        seq = await next_seq(tx, access.room_id)
         msg = Message(
             room_id=access.room_id,
             seq=seq,

@@ -147,25 +147,10 @@ async def _post(
     first = await _existing(tx.session, access.room_id, actor.id, client_id)
     if first is not None:
         return await _again(tx.svc, access.group_id, first)
-    if not access.rules_current:
-        raise AppError(
-            "rules_not_accepted",
-            "This group's ground rules have changed. Please read and accept them to post again.",
-            409,
-            rules_version=access.rules_version,
-        )
-    mute = await moderation.active_mute(tx.session, access.group_id, actor.id, tx.svc.clock.now())
-    if mute is not None:
-        raise moderation.muted_error(mute)
+    await may_post(tx, access, actor)
     await _slow_mode(tx, access, actor)
     categories = await _warning_for(tx, access, actor, assessment, topics, given, suggest)
-    seq = await tx.session.scalar(
-        update(Room)
-        .where(Room.id == access.room_id)
-        .values(last_seq=Room.last_seq + 1)
-        .returning(Room.last_seq)
-    )
-    assert seq is not None
+    seq = await next_seq(tx, access.room_id)
     msg = Message(
         room_id=access.room_id,
         seq=seq,
@@ -200,6 +185,33 @@ async def _post(
         await safety.raise_risk_flag(tx, access, actor, data, msg.id, assessment)
         check_in = assessment.level
     return Posted(data, duplicate=False, check_in=check_in)
+
+
+async def may_post(tx: Tx, access: RoomAccess, actor: User) -> None:
+    """What every post into a room needs: the current rules accepted, and no mute."""
+    if not access.rules_current:
+        raise AppError(
+            "rules_not_accepted",
+            "This group's ground rules have changed. Please read and accept them to post again.",
+            409,
+            rules_version=access.rules_version,
+        )
+    mute = await moderation.active_mute(tx.session, access.group_id, actor.id, tx.svc.clock.now())
+    if mute is not None:
+        raise moderation.muted_error(mute)
+
+
+async def next_seq(tx: Tx, room_id: int) -> int:
+    """The room's next seq, taken in the posting transaction: the row lock serialises
+    writers, and a rollback gives it back, so seqs stay gap-free."""
+    seq = await tx.session.scalar(
+        update(Room)
+        .where(Room.id == room_id)
+        .values(last_seq=Room.last_seq + 1)
+        .returning(Room.last_seq)
+    )
+    assert seq is not None
+    return seq
 
 
 async def _again(svc: Services, group_id: int, first: Message) -> Posted:
