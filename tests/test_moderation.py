@@ -504,3 +504,20 @@ async def test_my_export_holds_the_reports_i_made_and_the_steps_taken_about_me(
         ("warning", 2, "Please be gentler")
     ]
     assert theirs["reports"] == []
+
+
+async def test_show_cannot_open_a_message_a_facilitator_removed(client, room: Room) -> None:
+    msg = await post(client, room.bob, room.id, "words the group agreed not to share")
+    r = await sanction(
+        client, room.fac, room.group["slug"], kind="hide", room_id=room.id, seq=msg["seq"], rule=1
+    )
+    assert r.status_code == 201
+    url = f"/api/v1/rooms/{room.id}/messages/{msg['seq']}"
+    seen = (await client.get(url, headers=room.alice.headers)).json()["message"]
+    assert seen["body"] == "" and seen["removed"] == {"rule": 1}
+    assert (await client.get(url, headers=room.bob.headers)).json()["message"]["body"] == (
+        "words the group agreed not to share"
+    )
+    assert (await client.get(url, headers=room.fac.headers)).json()["message"]["body"] == (
+        "words the group agreed not to share"
+    )

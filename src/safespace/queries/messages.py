@@ -14,7 +14,7 @@ from safespace.privacy.keystore import KeyStore, message_context, note_context
 from safespace.queries.dates import iso
 from safespace.queries.filters import reader_for
 from safespace.queries.rooms import RoomAccess
-from safespace.reading.shaping import Reader, present
+from safespace.reading.shaping import Reader, apply, present, shape_of
 
 MAX_PAGE = 200
 
@@ -148,7 +148,12 @@ async def one_message(
     )
     if m is None:
         raise not_found("That message")
-    return (await readable(keys, access.group_id, [m], session=session))[0]
+    full = (await readable(keys, access.group_id, [m], session=session))[0]
+    # "Show" opens what a reader's own filters folded away, never what a facilitator removed.
+    reader = Reader(access.user_id, access.is_facilitator)
+    if shape_of(full, m.author_id, reader) == "removed":
+        return apply(full, "removed")
+    return full
 
 
 async def one_message_or_none(

@@ -206,8 +206,11 @@ export function makeRenderer(ctx) {
     if (card) li.dataset.kind = "consent";
     else delete li.dataset.kind;
     const parts = [];
+    const rule = message.removed && message.removed.rule ? ` ${message.removed.rule}` : "";
     if (message.deleted) parts.push(el("p", "body gone", "Message deleted"));
-    else if (message.hidden_because === "blocked") parts.push(el("p", "note-line", "Message from someone you blocked"));
+    else if (message.removed && !message.body) {
+      parts.push(el("p", "body gone", `Removed by a facilitator for breaking ground rule${rule}`));
+    } else if (message.hidden_because === "blocked") parts.push(el("p", "note-line", "Message from someone you blocked"));
     else if (message.hidden) parts.push(filteredLine(message));
     else {
       if (card) parts.push(...consentCard(message, own));
@@ -217,6 +220,9 @@ export function makeRenderer(ctx) {
         else {
           if (message.content_warning) parts.push(el("p", "cw small", warningText(message.content_warning)));
           parts.push(el("p", "body", message.body));
+          if (message.removed) {
+            parts.push(el("p", "cw small", `Removed for everyone else: ground rule${rule}`));
+          }
         }
       }
       if (!own) parts.push(menu(message));

@@ -215,6 +215,10 @@ function handle(frame) {
     case "filters_changed":
       reshapeVisible();
       break;
+    case "message_hidden":
+      // A facilitator removed a message: fetch it again, shaped for this reader.
+      if (frame.room_id === roomId) reshapeVisible();
+      break;
     case "rules_changed":
       if (frame.room_id === roomId) rulesBanner.hidden = false;
       break;
