@@ -215,6 +215,9 @@ function handle(frame) {
     case "filters_changed":
       reshapeVisible();
       break;
+    case "sanction":
+      showSanction(frame.sanction);
+      break;
     case "message_hidden":
       // A facilitator removed a message: fetch it again, shaped for this reader.
       if (frame.room_id === roomId) reshapeVisible();
@@ -232,6 +235,27 @@ function handle(frame) {
     default:
       break;
   }
+}
+
+// A facilitator took a step about this person: say what, which rule, why, and where to
+// ask for a review. Only they receive it.
+function showSanction(s) {
+  const box = document.getElementById("sanction-notice");
+  if (!box || !s) return;
+  const rule = s.rule ? ` (ground rule ${s.rule})` : "";
+  const until = s.until ? new Date(s.until).toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) : "";
+  const what = {
+    hide: `A facilitator removed one of your messages${rule}.`,
+    warning: `A facilitator sent you a private reminder${rule}.`,
+    mute: `A facilitator paused your posting in ${s.group.name} until ${until}${rule}. You can still read.`,
+    removal: `A facilitator removed you from ${s.group.name}${rule}.`,
+    ban: `A facilitator removed you from ${s.group.name} and you can't rejoin${rule}.`,
+  }[s.kind] || `A facilitator took a step about you${rule}.`;
+  const why = s.reason ? ` They said: "${s.reason}"` : "";
+  box.querySelector("p").textContent =
+    `${what}${why} If you think this was a mistake, you can ask for a review: open "I need support now" and talk to a facilitator privately.`;
+  box.hidden = false;
+  box.focus();
 }
 
 function showFacilitatorsOnline(online) {
