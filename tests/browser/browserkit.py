@@ -406,3 +406,31 @@ def describe_violations(where: str, violations: list[dict[str, Any]]) -> str:
             summary = " ".join((node.get("summary") or "").split())[:240]
             lines.append(f"      at {json.dumps(node['target'])}  {summary}")
     return "\n".join(lines)
+
+
+@dataclass
+class Circle:
+    """A group of a test's own, run by one facilitator, with members by alias."""
+
+    facilitator: Account
+    group: dict[str, Any]
+    members: dict[str, Account]  # alias -> account
+
+    @property
+    def slug(self) -> str:
+        return str(self.group["slug"])
+
+    @property
+    def room_id(self) -> int:
+        return int(self.group["room_id"])
+
+
+def make_circle(site: SiteServer, facilitator: Account, *aliases: str) -> Circle:
+    """A fresh group made by `facilitator`, joined through the API under these aliases."""
+    group = site.create_group(owner=facilitator)
+    members = {}
+    for alias in aliases:
+        account = site.signup_api()
+        site.join_api(account, group, alias)
+        members[alias] = account
+    return Circle(facilitator, group, members)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from browserkit import (
     SiteServer,
     axe_violations,
     describe_violations,
+    make_circle,
     unique,
     wait_for_message,
 )
@@ -43,34 +43,9 @@ SOBER = "Two weeks sober today, and the drinking thoughts are loud tonight."
 SUBSTANCE = {"categories": ["substance-use"]}
 
 
-@dataclass
-class Circle:
-    facilitator: Account
-    group: dict[str, Any]
-    members: dict[str, Account]  # alias -> account
-
-    @property
-    def slug(self) -> str:
-        return str(self.group["slug"])
-
-    @property
-    def room_id(self) -> int:
-        return int(self.group["room_id"])
-
-
 @pytest.fixture(scope="module")
 def cw_facilitator(site: SiteServer) -> Account:
     return site.create_user_cli("facilitator")
-
-
-def make_circle(site: SiteServer, facilitator: Account, *aliases: str) -> Circle:
-    group = site.create_group(owner=facilitator)
-    members = {}
-    for alias in aliases:
-        account = site.signup_api()
-        site.join_api(account, group, alias)
-        members[alias] = account
-    return Circle(facilitator, group, members)
 
 
 def post(site: SiteServer, who: Account, room_id: int, body: str, **extra: Any) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -26,6 +25,7 @@ from browserkit import (
     SiteServer,
     axe_violations,
     describe_violations,
+    make_circle,
     message_bodies,
     unique,
     wait_for_message,
@@ -59,36 +59,10 @@ SELF_HARM = {"categories": ["self-harm"]}
 # --------------------------------------------------------------------------- helpers
 
 
-@dataclass
-class Circle:
-    """A group of its own, run by this module's facilitator, with some members."""
-
-    group: dict[str, Any]
-    members: dict[str, Account]  # alias -> account
-
-    @property
-    def slug(self) -> str:
-        return str(self.group["slug"])
-
-    @property
-    def room_id(self) -> int:
-        return int(self.group["room_id"])
-
-
 @pytest.fixture(scope="module")
 def reading_facilitator(site: SiteServer) -> Account:
     """The facilitator of this module's groups, made with `safespace users create`."""
     return site.create_user_cli("facilitator")
-
-
-def make_circle(site: SiteServer, facilitator: Account, *aliases: str) -> Circle:
-    group = site.create_group(owner=facilitator)
-    members = {}
-    for alias in aliases:
-        account = site.signup_api()
-        site.join_api(account, group, alias)
-        members[alias] = account
-    return Circle(group, members)
 
 
 def post_warned(site: SiteServer, who: Account, room_id: int, body: str) -> dict[str, Any]:
