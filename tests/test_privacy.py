@@ -873,6 +873,8 @@ EXPORT_KEYS = {
     "sessions",
     "recovery_codes",
     "reports",
+    "invites",
+    "session_acknowledgements",
     "settings",
     "consent_answers",
     "sanctions",

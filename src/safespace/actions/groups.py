@@ -241,6 +241,13 @@ async def join_group(
                     "later.",
                     409,
                 )
+        if group.join_policy == "invite" and actor.role != "admin":
+            raise AppError(
+                "invite_only",
+                "This group welcomes new members by invitation. Its facilitators can send "
+                "you a link.",
+                403,
+            )
         if group.join_policy == "approval" and actor.role != "admin":
             from safespace.db.models import JoinRequest
 
@@ -323,6 +330,29 @@ async def leave_group(svc: Services, actor: User, slug: str) -> None:
         )
         await tx.session.execute(delete(Membership).where(Membership.id == m.id))
         tx.on_commit(MembershipChanged(user_id=actor.id, removed=rooms, group_id=group.id))
+        await end_guests_of(tx, group.id, actor.id, rooms)
+
+
+async def end_guests_of(tx: Tx, group_id: int, host_id: int, rooms: list[int]) -> None:
+    """A guest's access ends with their host's: when the host leaves, is removed or
+    erases their account. Their live connections lose the rooms at once."""
+    guests = list(
+        (
+            await tx.session.scalars(
+                select(Membership.user_id).where(
+                    Membership.group_id == group_id, Membership.host_id == host_id
+                )
+            )
+        ).all()
+    )
+    if not guests:
+        return
+    await tx.session.execute(
+        delete(Membership).where(Membership.group_id == group_id, Membership.host_id == host_id)
+    )
+    for uid in guests:
+        audit.record(tx, None, "guest_access_ended", group_id=group_id, target_user_id=uid)
+        tx.on_commit(MembershipChanged(user_id=uid, removed=rooms, group_id=group_id))
 
 
 TOPIC_KEYS = ("require_warning", "need_consent", "off_limits")
@@ -410,7 +440,7 @@ async def set_cofacilitator(
         return m
 
 
-JOIN_POLICIES = ("open", "approval")
+JOIN_POLICIES = ("open", "approval", "invite")
 SLOW_MODE_CHOICES = (0, 10, 30, 60, 120, 300)
 
 
@@ -430,13 +460,18 @@ async def set_settings(svc: Services, actor: User, slug: str, changes: dict[str,
                 group.description = value.strip()
             elif key == "tags":
                 await _set_tags(tx, group, value)
-            elif key in ("listed", "guests_allowed"):
+            elif key in (
+                "listed",
+                "guests_allowed",
+                "guests_can_post",
+                "read_only_outside_sessions",
+            ):
                 if not isinstance(value, bool):
                     raise invalid(f"{key} must be true or false.", field=key)
                 setattr(group, key, value)
             elif key == "join_policy":
                 if value not in JOIN_POLICIES:
-                    raise invalid("Choose open or approval.", field=key)
+                    raise invalid("Choose open, approval or invite.", field=key)
                 group.join_policy = str(value)
             elif key == "max_members":
                 if (

@@ -9,7 +9,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from safespace.actions.base import transaction
+from safespace.actions.invites import forget_old_invites
 from safespace.actions.privacy import apply_retention, purge_expired_sessions
+from safespace.actions.sessions import forget_old_acknowledgements
 from safespace.actions.trending import refresh_trending
 from safespace.db.models import JobRun
 from safespace.services import Services
@@ -44,6 +46,8 @@ async def run_due_jobs(svc: Services) -> None:
         ("trending", timedelta(minutes=5), refresh_trending),
         ("retention", timedelta(minutes=10), apply_retention),
         ("sessions", timedelta(minutes=10), purge_expired_sessions),
+        ("session_acks", timedelta(hours=1), forget_old_acknowledgements),
+        ("invites", timedelta(hours=1), forget_old_invites),
     )
     for name, every, run in jobs:
         try:

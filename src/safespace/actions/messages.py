@@ -14,6 +14,8 @@ from safespace.db.models import Message, Room, User
 from safespace.errors import AppError, invalid
 from safespace.events.types import MessagePosted
 from safespace.privacy.keystore import message_context, note_context
+from safespace.queries import sessions
+from safespace.queries.dates import iso
 from safespace.queries.messages import message_dict, readable
 from safespace.queries.rooms import RoomAccess, access_room_as_member
 from safespace.reading.categories import CATEGORIES, MAX_NOTE, METHOD_DETAIL, detect_topics, labels
@@ -156,6 +158,8 @@ async def _post(
         seq=seq,
         author_id=actor.id,
         author_alias=access.alias,
+        author_role=access.member_role if access.member_role != "member" else None,
+        author_host=access.host_alias,
         client_id=client_id,
         body=await tx.svc.keys.seal_text(
             access.group_id, body, message_context(access.room_id, seq)
@@ -196,9 +200,39 @@ async def may_post(tx: Tx, access: RoomAccess, actor: User) -> None:
             409,
             rules_version=access.rules_version,
         )
-    mute = await moderation.active_mute(tx.session, access.group_id, actor.id, tx.svc.clock.now())
+    now = tx.svc.clock.now()
+    mute = await moderation.active_mute(tx.session, access.group_id, actor.id, now)
     if mute is not None:
         raise moderation.muted_error(mute)
+    if access.kind != "main" or access.is_facilitator:
+        return  # the private line and the whisper channel are always open
+    if access.is_guest and not access.guests_can_post:
+        raise AppError(
+            "guest_read_only",
+            "Guests in this group can read along and be there for their host, but not write "
+            "in the room. You can still talk to a facilitator privately.",
+            403,
+        )
+    current = await sessions.live(tx.session, access.group_id, now)
+    if current is None:
+        if access.read_only_outside_sessions:
+            upcoming = await sessions.next_occurrence(tx.session, access.group_id, now)
+            raise AppError(
+                "room_closed",
+                "This room is open for writing during sessions. You can still read, and talk "
+                "to a facilitator privately.",
+                403,
+                next_session=iso(upcoming.start) if upcoming else None,
+            )
+        return
+    if not await sessions.acknowledged(tx.session, access.group_id, current.key, actor.id):
+        raise AppError(
+            "session_rules",
+            "A session is on: please read its ground rules and say you'll keep to them, then "
+            "your message can go. It's still in your box.",
+            409,
+            session=current.as_dict(),
+        )
 
 
 async def next_seq(tx: Tx, room_id: int) -> int:

@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 
 from safespace.actions import audit
 from safespace.actions.base import Tx, transaction
-from safespace.actions.groups import group_for_update, is_facilitator
+from safespace.actions.groups import end_guests_of, group_for_update, is_facilitator
 from safespace.actions.safety import _raise_flag
 from safespace.db.models import (
     Flag,
@@ -268,6 +268,7 @@ async def sanction(
             tx.on_commit(
                 MembershipChanged(user_id=target.user_id, removed=rooms, group_id=group.id)
             )
+            await end_guests_of(tx, group.id, target.user_id, rooms)
         return {"id": s.id, "kind": s.kind, "rule": number, "until": iso(until) if until else None}
 
 

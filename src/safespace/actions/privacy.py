@@ -8,7 +8,7 @@ from sqlalchemy import delete, or_, select, update
 
 from safespace.actions import audit
 from safespace.actions.base import transaction
-from safespace.actions.groups import group_for_update, is_facilitator
+from safespace.actions.groups import end_guests_of, group_for_update, is_facilitator
 from safespace.db.models import AuthSession, Group, Membership, Message, RecoveryCode, Room, User
 from safespace.errors import AppError, invalid
 from safespace.events.types import MembershipChanged, SessionsEnded
@@ -112,6 +112,8 @@ async def erase_account(svc: Services, user: User, password: str) -> None:
                 body=None,
                 warning_note=None,
                 author_alias="",
+                author_role=None,
+                author_host=None,
                 author_id=None,
                 client_id="",
                 deleted_at=now,
@@ -127,6 +129,19 @@ async def erase_account(svc: Services, user: User, password: str) -> None:
         sessions = (
             await tx.session.scalars(select(AuthSession.id).where(AuthSession.user_id == user.id))
         ).all()
+        for m in (
+            await tx.session.scalars(select(Membership).where(Membership.user_id == user.id))
+        ).all():
+            group_rooms = list(
+                (await tx.session.scalars(select(Room.id).where(Room.group_id == m.group_id))).all()
+            )
+            # Their guests lose access, and guests' messages stop naming them as host.
+            await end_guests_of(tx, m.group_id, user.id, group_rooms)
+            await tx.session.execute(
+                update(Message)
+                .where(Message.room_id.in_(group_rooms), Message.author_host == m.alias)
+                .values(author_host=None)
+            )
         await tx.session.execute(delete(Membership).where(Membership.user_id == user.id))
         await tx.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
         await tx.session.execute(delete(AuthSession).where(AuthSession.user_id == user.id))

@@ -225,6 +225,11 @@ class Hub:
             )
             for conn in list(self.by_room.get(event["room_id"], ())):
                 conn.push_frame(frame)
+        elif kind == "session_changed":
+            # Only a nudge: each reader fetches the state their role may see.
+            frame = encode({"type": "session_changed", "room_id": event["room_id"]})
+            for conn in list(self.by_room.get(event["room_id"], ())):
+                conn.push_frame(frame)
         elif kind == "sanction_given":
             frame = encode({"type": "sanction", "sanction": event["sanction"]})
             for conn in list(self.by_user.get(event["user_id"], ())):

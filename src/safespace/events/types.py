@@ -130,3 +130,13 @@ class SanctionGiven(Event):
     group_id: int
     group_slug: str
     sanction: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SessionChanged(Event):
+    """A facilitator opened or closed a session by hand, or someone acknowledged its
+    ground rules: the room's members fetch the session state again."""
+
+    kind: ClassVar[str] = "session_changed"
+    group_id: int
+    room_id: int

@@ -109,6 +109,8 @@ def settings_of(group: Group) -> dict[str, Any]:
         "max_members": group.max_members,
         "slow_mode_seconds": group.slow_mode_seconds,
         "guests_allowed": group.guests_allowed,
+        "guests_can_post": group.guests_can_post,
+        "read_only_outside_sessions": group.read_only_outside_sessions,
     }
 
 
@@ -146,4 +148,70 @@ async def my_groups(session: AsyncSession, user: User) -> list[dict[str, Any]]:
             "rules_current": m.accepted_rules_version >= g.rules_version,
         }
         for g, m, room_id in rows
+    ]
+
+
+# ----------------------------------------------------------------- for the group's facilitators
+
+
+async def facilitators_of(session: AsyncSession, group_id: int) -> list[dict[str, Any]]:
+    """The group's facilitators by alias, the one who started it first. For its
+    facilitators' pages only: members see facilitators by their messages, not a list."""
+    owner = await session.scalar(select(Group.created_by).where(Group.id == group_id))
+    rows = (
+        await session.execute(
+            select(Membership.user_id, Membership.alias)
+            .where(Membership.group_id == group_id, Membership.role == "facilitator")
+            .order_by(func.lower(Membership.alias))
+        )
+    ).all()
+    out = [{"user_id": uid, "alias": alias, "owner": uid == owner} for uid, alias in rows]
+    out.sort(key=lambda f: not f["owner"])
+    return out
+
+
+async def group_owner(session: AsyncSession, group_id: int) -> int | None:
+    return await session.scalar(select(Group.created_by).where(Group.id == group_id))
+
+
+async def groups_named(session: AsyncSession, group_ids: list[int]) -> list[dict[str, Any]]:
+    """Slug and name of these groups, by name (the groups a facilitator looks after)."""
+    if not group_ids:
+        return []
+    rows = await session.execute(
+        select(Group.slug, Group.name, Group.join_policy)
+        .where(Group.id.in_(group_ids))
+        .order_by(func.lower(Group.name))
+    )
+    return [{"slug": s, "name": n, "join_policy": p} for s, n, p in rows]
+
+
+async def pending_join_requests(
+    session: AsyncSession, group_ids: list[int]
+) -> list[dict[str, Any]]:
+    """Requests to join these groups, oldest first: who (the alias they asked for, or their
+    username), which group, since when. The caller decides whose groups these are."""
+    from safespace.db.models import JoinRequest
+    from safespace.queries.dates import iso
+
+    if not group_ids:
+        return []
+    rows = (
+        await session.execute(
+            select(JoinRequest, User.username, Group.slug, Group.name)
+            .join(User, User.id == JoinRequest.user_id)
+            .join(Group, Group.id == JoinRequest.group_id)
+            .where(JoinRequest.group_id.in_(group_ids))
+            .order_by(JoinRequest.created_at, JoinRequest.id)
+        )
+    ).all()
+    return [
+        {
+            "id": r.id,
+            "name": r.alias or username,
+            "waiting_since": iso(r.created_at),
+            "created_at": r.created_at,
+            "group": {"slug": slug, "name": name},
+        }
+        for r, username, slug, name in rows
     ]

@@ -26,7 +26,7 @@ def message_dict(
         "id": m.id,
         "room_id": m.room_id,
         "seq": m.seq,
-        "author": {"alias": m.author_alias},
+        "author": author_of(m),
         "body": body,
         "created_at": iso(m.created_at),
     }
@@ -44,6 +44,17 @@ def message_dict(
     if m.kind == "consent":
         data["consent"] = consent or consent_summary([])
     return data
+
+
+def author_of(m: Message) -> dict[str, Any]:
+    """Who wrote it, as readers see them: an alias, and whether they ran the group or were
+    someone's guest when they wrote it."""
+    author: dict[str, Any] = {"alias": m.author_alias}
+    if m.author_role in ("facilitator", "guest"):
+        author["role"] = m.author_role
+    if m.author_role == "guest" and m.author_host:
+        author["guest_of"] = m.author_host
+    return author
 
 
 def consent_summary(answers: list[ConsentAnswer]) -> dict[str, Any]:

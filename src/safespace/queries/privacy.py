@@ -6,17 +6,20 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import aliased
 
 from safespace.db.models import (
     AuthSession,
     ConsentAnswer,
     Flag,
     Group,
+    Invite,
     JoinRequest,
     Membership,
     Message,
     RecoveryCode,
     Room,
+    SessionAck,
     User,
 )
 from safespace.queries.filters import filters_dict
@@ -28,13 +31,15 @@ FORMAT = "safespace-export/1"
 
 
 async def export_account(svc: Services, user: User) -> dict[str, Any]:
+    host = aliased(Membership)  # a guest's host, by their alias in the group
     async with svc.db.read() as session:
         fresh = await session.get(User, user.id)
         assert fresh is not None
         memberships = (
             await session.execute(
-                select(Membership, Group)
+                select(Membership, Group, host.alias)
                 .join(Group, Group.id == Membership.group_id)
+                .outerjoin(host, (host.group_id == Group.id) & (host.user_id == Membership.host_id))
                 .where(Membership.user_id == user.id)
                 .order_by(Group.name)
             )
@@ -78,6 +83,21 @@ async def export_account(svc: Services, user: User) -> dict[str, Any]:
                 .where(ConsentAnswer.user_id == user.id)
             )
         ).all()
+        made = (
+            await session.execute(
+                select(Invite, Group.slug)
+                .join(Group, Group.id == Invite.group_id)
+                .where(Invite.created_by == user.id)
+                .order_by(Invite.created_at)
+            )
+        ).all()
+        acks = (
+            await session.execute(
+                select(SessionAck, Group.slug)
+                .join(Group, Group.id == SessionAck.group_id)
+                .where(SessionAck.user_id == user.id)
+            )
+        ).all()
     by_group: dict[int, list[Message]] = defaultdict(list)
     for message, group_id in rows:
         by_group[group_id].append(message)
@@ -100,10 +120,11 @@ async def export_account(svc: Services, user: User) -> dict[str, Any]:
                 "group_name": g.name,
                 "alias": m.alias,
                 "role": m.role,
+                **({"guest_of": host_alias} if m.role == "guest" else {}),
                 "accepted_rules_version": m.accepted_rules_version,
                 "joined_at": iso(m.joined_at),
             }
-            for m, g in memberships
+            for m, g, host_alias in memberships
         ],
         "messages": messages,
         "sessions": [
@@ -124,6 +145,20 @@ async def export_account(svc: Services, user: User) -> dict[str, Any]:
         "join_requests": [{"group": slug, "at": iso(r.created_at)} for r, slug in pending],
         # Reading filters, muted words, and the people you blocked (as you knew them).
         "settings": {"filters": filters},
+        # Invitation links you made (never the link itself: only its hash is kept).
+        "invites": [
+            {
+                "group": slug,
+                "kind": i.kind,
+                "created_at": iso(i.created_at),
+                "expires_at": iso(i.expires_at),
+                "used": i.used_at is not None,
+            }
+            for i, slug in made
+        ],
+        "session_acknowledgements": [
+            {"group": slug, "session": a.session_key, "at": iso(a.acked_at)} for a, slug in acks
+        ],
         "consent_answers": [
             {"room_id": room_id, "seq": seq, "answer": a.answer, "at": iso(a.created_at)}
             for a, room_id, seq in answers

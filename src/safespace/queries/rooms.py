@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from safespace.db.base import MAX_INT
 from safespace.db.models import Group, Membership, Room, User
@@ -28,6 +29,9 @@ class RoomAccess:
     member_id: int | None = None  # whose private line a support room is
     topics: dict[str, list[str]] | None = None  # the group's topic rules (Group.topics)
     slow_mode_seconds: int = 0
+    guests_can_post: bool = False
+    read_only_outside_sessions: bool = False
+    host_alias: str | None = None  # a guest's host, by their alias in the group
 
     @property
     def rules_current(self) -> bool:
@@ -36,6 +40,10 @@ class RoomAccess:
     @property
     def is_facilitator(self) -> bool:
         return self.member_role == "facilitator"
+
+    @property
+    def is_guest(self) -> bool:
+        return self.member_role == "guest"
 
 
 def no_room() -> AppError:
@@ -47,17 +55,19 @@ def no_room() -> AppError:
 async def access_room_as_member(session: AsyncSession, user: User, room_id: object) -> RoomAccess:
     if not isinstance(room_id, int) or isinstance(room_id, bool) or not 0 < room_id <= MAX_INT:
         raise no_room()
+    host = aliased(Membership)
     row = (
         await session.execute(
-            select(Room, Group, Membership)
+            select(Room, Group, Membership, host.alias)
             .join(Group, Group.id == Room.group_id)
             .join(Membership, (Membership.group_id == Group.id) & (Membership.user_id == user.id))
+            .outerjoin(host, (host.group_id == Group.id) & (host.user_id == Membership.host_id))
             .where(Room.id == room_id, _may_enter(user))
         )
     ).first()
     if row is None:
         raise no_room()
-    room, group, m = row
+    room, group, m, host_alias = row
     return RoomAccess(
         room_id=room.id,
         group_id=group.id,
@@ -73,6 +83,9 @@ async def access_room_as_member(session: AsyncSession, user: User, room_id: obje
         member_id=room.member_id,
         topics=group.topics,
         slow_mode_seconds=group.slow_mode_seconds,
+        guests_can_post=group.guests_can_post,
+        read_only_outside_sessions=group.read_only_outside_sessions,
+        host_alias=host_alias,
     )
 
 

@@ -4,11 +4,12 @@ from safespace.db.models.accounts import AuthSession, RecoveryCode, User
 from safespace.db.models.audit import AuditEntry
 from safespace.db.models.filters import Block, ConsentAnswer, UserFilters
 from safespace.db.models.groups import Group, GroupRules, GroupTag, Membership, Room
+from safespace.db.models.invites import Invite
 from safespace.db.models.jobs import JobRun
 from safespace.db.models.messages import Message
 from safespace.db.models.moderation import JoinRequest, Sanction
 from safespace.db.models.safety import Flag, Presence
-from safespace.db.models.sessions import GroupSession
+from safespace.db.models.sessions import GroupSession, SessionAck, SessionRun
 
 __all__ = [
     "AuditEntry",
@@ -20,6 +21,7 @@ __all__ = [
     "GroupSession",
     "Flag",
     "GroupTag",
+    "Invite",
     "JobRun",
     "JoinRequest",
     "Membership",
@@ -27,6 +29,8 @@ __all__ = [
     "Presence",
     "RecoveryCode",
     "Sanction",
+    "SessionAck",
+    "SessionRun",
     "Room",
     "User",
     "UserFilters",

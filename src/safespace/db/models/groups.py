@@ -47,6 +47,12 @@ class Group(Base):
     max_members: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: no limit
     slow_mode_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     guests_allowed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Guests read the room; this lets them write in it too.
+    guests_can_post: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Members write in the room only while a session is live (facilitators always can).
+    read_only_outside_sessions: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
 
 class GroupTag(Base):
@@ -98,7 +104,11 @@ class Membership(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    role: Mapped[str] = mapped_column(String(16), default="member")  # member | facilitator
+    role: Mapped[str] = mapped_column(String(16), default="member")  # member | facilitator | guest
+    # A guest's host: the member who invited them. Their access ends with the host's.
+    host_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True
+    )
     alias: Mapped[str] = mapped_column(String(32))
     alias_key: Mapped[str] = mapped_column(String(32))
     accepted_rules_version: Mapped[int] = mapped_column(Integer)

@@ -21,6 +21,11 @@ class Message(Base):
     )
     # The alias the author had in this group when writing; kept so history reads the same.
     author_alias: Mapped[str] = mapped_column(String(32))
+    # The author's standing in the group when writing: None (a member), "facilitator" or
+    # "guest"; a guest's messages also carry their host's alias, so readers see whose
+    # guest they are.
+    author_role: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    author_host: Mapped[str | None] = mapped_column(String(32), nullable=True)
     client_id: Mapped[str] = mapped_column(String(64))
     # text | consent ("May I talk about...?": the body is the topic)
     kind: Mapped[str] = mapped_column(String(16), default="text", server_default="text")

@@ -138,6 +138,8 @@ class GroupSettings(Body):
     max_members: int | None = None
     slow_mode_seconds: int | None = None
     guests_allowed: bool | None = None
+    guests_can_post: bool | None = None
+    read_only_outside_sessions: bool | None = None
 
 
 class JoinAnswer(Body):
@@ -150,3 +152,20 @@ class NewSession(Body):
     minutes: int
     timezone: str  # IANA, "Europe/London"
     weekly: bool = False
+
+
+class NewInvite(Body):
+    kind: str = "guest"  # guest (any member, when the group allows guests) | member
+
+
+class AcceptInvite(Body):
+    accept_rules_version: int | None = None
+    alias: str | None = None
+
+
+class OpenSession(Body):
+    minutes: int | None = None  # None: open the next scheduled session early, or 60
+
+
+class Acknowledge(Body):
+    key: str

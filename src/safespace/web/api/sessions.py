@@ -12,8 +12,9 @@ from safespace.actions import sessions as actions
 from safespace.db.models import Group, GroupSession, Membership
 from safespace.errors import not_found
 from safespace.queries import sessions as queries
+from safespace.queries.rooms import access_room_as_member
 from safespace.queries.sessions import occurrences
-from safespace.web.api.schemas import NewSession
+from safespace.web.api.schemas import Acknowledge, NewSession, OpenSession
 from safespace.web.deps import CurrentUser, Svc
 
 router = APIRouter(prefix="/api/v1", tags=["sessions"])
@@ -78,3 +79,31 @@ async def calendar(
         media_type="text/calendar; charset=utf-8",
         headers={"content-disposition": f'attachment; filename="session-{s.id}.ics"'},
     )
+
+
+# ----------------------------------------------------------------- the live session
+
+
+@router.get("/rooms/{room_id}/session")
+async def session_state(room_id: Id, user: CurrentUser, svc: Svc) -> dict[str, Any]:
+    """The session as this room's reader sees it: live or not, acknowledged or not,
+    what's next, and whether members can write now."""
+    async with svc.db.read() as session:
+        access = await access_room_as_member(session, user, room_id)
+        return await queries.session_state(session, access, svc.clock.now())
+
+
+@router.post("/rooms/{room_id}/session/acknowledge", status_code=204)
+async def acknowledge(room_id: Id, body: Acknowledge, user: CurrentUser, svc: Svc) -> None:
+    await actions.acknowledge(svc, user, room_id, body.key)
+
+
+@router.post("/groups/{slug}/session/open", status_code=201)
+async def open_session(slug: str, body: OpenSession, user: CurrentUser, svc: Svc) -> dict[str, Any]:
+    live = await actions.open_now(svc, user, slug, body.minutes)
+    return {"live": live.as_dict()}
+
+
+@router.post("/groups/{slug}/session/close", status_code=204)
+async def close_session(slug: str, user: CurrentUser, svc: Svc) -> None:
+    await actions.close_now(svc, user, slug)
