@@ -1,4 +1,4 @@
-"""Who may do what: every route of the app, walked as six people.
+"""Who may do what: every route of the app, walked as seven people.
 
 The routes are read from the app itself (tests/web_walk.py), so a route added without a
 line in these tables fails test_every_route_is_classified, and the walk then covers it.
@@ -11,6 +11,8 @@ between them is who they are:
 - non_member: signed in, not in the group;
 - facilitator: the group's facilitator (its creator);
 - other_facilitator: a facilitator of another group, not in this one;
+- guest: a friend or family member another member brought into the group (guests
+  allowed, read-only);
 - admin: an administrator, not in the group. Administrators manage roles and any group's
   rules, retention and deletion, but never read a room they are not in: private
   conversation stays with the people in it.
@@ -57,7 +59,7 @@ def each(
 ) -> dict[str, Expected]:
     return dict(
         zip(
-            ACTORS,
+            ("anonymous", "member", "non_member", "facilitator", "other_facilitator", "admin"),
             (anonymous, member, non_member, facilitator, other_facilitator, admin),
             strict=True,
         )
@@ -65,12 +67,12 @@ def each(
 
 
 def everyone(status: Expected) -> dict[str, Expected]:
-    return each(status, status, status, status, status, status)
+    return {**each(status, status, status, status, status, status), "guest": status}
 
 
 def signed_in(status: Expected) -> dict[str, Expected]:
     """401 for anonymous; `status` for anyone signed in (their own account's business)."""
-    return each(401, status, status, status, status, status)
+    return {**each(401, status, status, status, status, status), "guest": status}
 
 
 # --------------------------------------------------------------------------- the API
@@ -174,6 +176,19 @@ API_EXPECT: dict[tuple[str, str], dict[str, Expected]] = {
     ("GET", "/api/v1/groups/{slug}/sessions/{session_id}/calendar.ics"): each(
         401, 200, 404, 200, 404, 200
     ),
+    # Guests and invitations: any member brings a guest (the group allows them); a guest
+    # can't bring another, and admins aren't members. Opening a link and accepting one
+    # (a facilitator's member link) are for anyone signed in; someone already in the
+    # group is told so.
+    ("POST", "/api/v1/groups/{slug}/invites"): each(401, 201, 403, 201, 403, 403),
+    ("GET", "/api/v1/invites/{token}"): signed_in(200),
+    ("POST", "/api/v1/invites/{token}/accept"): each(401, 409, 200, 409, 200, 200),
+    # The live session: the room's members read it and acknowledge its rules; opening and
+    # closing one are the group's facilitators' (and admins').
+    ("GET", "/api/v1/rooms/{room_id}/session"): each(401, 200, 404, 200, 404, 404),
+    ("POST", "/api/v1/rooms/{room_id}/session/acknowledge"): each(401, 204, 404, 204, 404, 404),
+    ("POST", "/api/v1/groups/{slug}/session/open"): each(401, 403, 403, 201, 403, 201),
+    ("POST", "/api/v1/groups/{slug}/session/close"): each(401, 403, 403, 204, 403, 204),
 }
 
 # --------------------------------------------------------------------------- pages
@@ -185,19 +200,55 @@ NOT_MEMBER_ERROR = (303, r"^/g/[^/?#]+\?error=(not_member|rules_not_accepted)#")
 TO_GROUP = (303, r"^/g/[^/?#]+$")
 POSTED = (303, r"^/g/[^/?#]+/room#composer$")
 WORRIED = (303, r"^/rooms/\d+\?notice=worried#m-\d+$")
+REPORTED = (303, r"^/rooms/\d+\?notice=reported#m-\d+$")
 FLAG_SAVED = (303, r"^/facilitate\?notice=saved$")
 ACTED = (303, r"^/facilitate\?notice=acted$")
 HANDED = (303, r"^/facilitate\?notice=handed$")
 BLOCKED = (303, r"^/rooms/\d+\?notice=blocked#m-\d+$")
 ASKED = (303, r"^/rooms/\d+#m-\d+$")
 ANSWERED = (303, r"^/rooms/\d+\?notice=answered#m-\d+$")
+SETTINGS_SAVED = (303, r"^/g/[^/?#]+/settings\?notice=saved$")
+FACILITATOR_ADDED = (303, r"^/g/[^/?#]+/settings\?notice=facilitator-added#facilitators$")
+FACILITATOR_REMOVED = (303, r"^/g/[^/?#]+/settings\?notice=facilitator-removed#facilitators$")
+TO_WHISPER = (303, r"^/rooms/\d+$")
+DECLINED = (303, r"^/facilitate\?notice=declined#requests$")
+SCHEDULED = (303, r"^/g/[^/?#]+/sessions\?notice=scheduled$")
+CANCELLED = (303, r"^/g/[^/?#]+/sessions\?notice=cancelled$")
+LIFTED = (303, r"^/g/[^/?#]+/log\?notice=lifted#sanctions$")
+INVITE_REFUSED = (303, r"^/g/[^/?#]+\?invite_error=forbidden#invite$")
+ALREADY_IN = (303, r"^/invite/[^/?#]+\?error=already_member$")
+TO_CARD = (303, r"^/g/[^/?#]+/room#session-card$")
 
 
 def page_for_anyone_signed_in(status: Expected) -> dict[str, Expected]:
-    return each(LOGIN, status, status, status, status, status)
+    return {**each(LOGIN, status, status, status, status, status), "guest": status}
 
 
 PAGE_EXPECT: dict[tuple[str, str], dict[str, Expected]] = {
+    # Running a group, as the API answers the same things (group_admin.py). Settings, join
+    # requests, sessions and lifting: the group's facilitators and admins. Choosing
+    # co-facilitators: the owner (the facilitator, who made it) and admins. The whisper
+    # channel is a room: its facilitators only. The schedule is for members (and admins):
+    # anyone else is asked to join first, as the room does. The log: members read its
+    # public part; for anyone else it isn't there. Your own sanctions: anyone signed in.
+    ("GET", "/g/{slug}/settings"): each(LOGIN, 403, 403, 200, 403, 200),
+    ("POST", "/g/{slug}/settings"): each(LOGIN, 403, 403, SETTINGS_SAVED, 403, SETTINGS_SAVED),
+    ("POST", "/g/{slug}/facilitators/add"): each(
+        LOGIN, 403, 403, FACILITATOR_ADDED, 403, FACILITATOR_ADDED
+    ),
+    ("POST", "/g/{slug}/facilitators/remove"): each(
+        LOGIN, 403, 403, FACILITATOR_REMOVED, 403, FACILITATOR_REMOVED
+    ),
+    ("POST", "/g/{slug}/whisper"): each(LOGIN, 403, 403, TO_WHISPER, 403, 403),
+    ("POST", "/g/{slug}/requests/{request_id}"): each(LOGIN, 403, 403, DECLINED, 403, DECLINED),
+    ("GET", "/g/{slug}/sessions"): each(LOGIN, 200, JOIN_FIRST, 200, JOIN_FIRST, 200),
+    ("POST", "/g/{slug}/sessions"): each(LOGIN, 403, 403, SCHEDULED, 403, SCHEDULED),
+    ("POST", "/g/{slug}/sessions/{session_id}/cancel"): each(
+        LOGIN, 403, 403, CANCELLED, 403, CANCELLED
+    ),
+    ("GET", "/g/{slug}/log"): each(LOGIN, 200, 404, 200, 404, 200),
+    ("POST", "/g/{slug}/sanctions/{sanction_id}/lift"): each(LOGIN, 403, 403, LIFTED, 403, LIFTED),
+    ("GET", "/settings/sanctions"): page_for_anyone_signed_in(200),
     ("GET", "/healthz"): everyone(200),
     ("GET", "/"): everyone(200),
     ("GET", "/faq"): everyone(200),
@@ -266,6 +317,10 @@ PAGE_EXPECT: dict[tuple[str, str], dict[str, Expected]] = {
     ),
     ("POST", "/g/{slug}/break"): each(LOGIN, TO_ROOM, 403, TO_ROOM, 403, 403),
     ("POST", "/rooms/{room_id}/worried/{seq}"): each(LOGIN, WORRIED, 404, WORRIED, 404, 404),
+    # Reporting without JavaScript: the form is for the room's members; sending it answers
+    # everyone signed in alike, as the API does (a room you're not in then shows its 404).
+    ("GET", "/rooms/{room_id}/report/{seq}"): each(LOGIN, 200, 404, 200, 404, 404),
+    ("POST", "/rooms/{room_id}/report/{seq}"): page_for_anyone_signed_in(REPORTED),
     # the queue: facilitators (of any group: it shows their own) and admins
     ("GET", "/facilitate"): each(LOGIN, 403, 403, 200, 200, 200),
     ("POST", "/facilitate/flags/{flag_id}"): each(LOGIN, 404, 404, FLAG_SAVED, 404, FLAG_SAVED),
@@ -294,7 +349,120 @@ PAGE_EXPECT: dict[tuple[str, str], dict[str, Expected]] = {
     ("POST", "/rooms/{room_id}/consent/{seq}/answer"): each(
         LOGIN, ANSWERED, 404, ANSWERED, 404, 404
     ),
+    # Guests, invitations and live sessions, as the API answers them.
+    ("POST", "/g/{slug}/invites"): each(
+        LOGIN, 200, INVITE_REFUSED, 200, INVITE_REFUSED, INVITE_REFUSED
+    ),
+    ("GET", "/invite/{token}"): everyone(200),
+    ("POST", "/invite/{token}"): each(LOGIN, ALREADY_IN, TO_ROOM, ALREADY_IN, TO_ROOM, TO_ROOM),
+    ("GET", "/rooms/{room_id}/session-card"): each(LOGIN, 200, 404, 200, 404, 404),
+    ("POST", "/rooms/{room_id}/session/acknowledge"): each(LOGIN, TO_CARD, 404, TO_CARD, 404, 404),
+    ("POST", "/g/{slug}/session/open"): each(LOGIN, 403, 403, TO_CARD, 403, TO_CARD),
+    ("POST", "/g/{slug}/session/close"): each(LOGIN, 403, 403, TO_CARD, 403, TO_CARD),
 }
+
+# The guest: a friend or family member a member brought into the group (guests allowed,
+# read-only, the group's default). A guest reads the room, the schedule and the public log
+# like a member, can always reach a facilitator privately, take a break, report, say
+# they're worried and block; they can't write in the room (403 `guest_read_only`), ask the
+# room, bring a guest of their own, or do anything a facilitator does. Routes whose row
+# above is the same for everyone signed in already say what a guest gets.
+GUEST_API: dict[tuple[str, str], Expected] = {
+    ("DELETE", "/api/v1/auth/sessions/{session_id}"): 404,  # the member's session
+    ("DELETE", "/api/v1/groups/{slug}"): 403,
+    ("DELETE", "/api/v1/groups/{slug}/facilitators/{alias}"): 403,
+    ("DELETE", "/api/v1/groups/{slug}/sessions/{session_id}"): 403,
+    ("DELETE", "/api/v1/me/blocks/{block_id}"): 404,  # the member's block
+    ("GET", "/api/v1/groups/{slug}/audit"): 200,  # the public part
+    ("GET", "/api/v1/groups/{slug}/requests"): 403,
+    ("GET", "/api/v1/groups/{slug}/sessions"): 200,
+    ("GET", "/api/v1/groups/{slug}/sessions/{session_id}/calendar.ics"): 200,
+    ("GET", "/api/v1/rooms/{room_id}/messages"): 200,
+    ("GET", "/api/v1/rooms/{room_id}/messages/{seq}"): 200,
+    ("PATCH", "/api/v1/groups/{slug}/settings"): 403,
+    ("POST", "/api/v1/flags/{flag_id}"): 404,
+    ("POST", "/api/v1/flags/{flag_id}/assign"): 404,
+    ("POST", "/api/v1/groups"): 403,
+    ("POST", "/api/v1/groups/{slug}/accept-rules"): 200,
+    ("POST", "/api/v1/groups/{slug}/break"): 200,
+    ("POST", "/api/v1/groups/{slug}/leave"): 404,  # a fresh group they aren't in
+    ("POST", "/api/v1/groups/{slug}/requests/{request_id}"): 403,
+    ("POST", "/api/v1/groups/{slug}/sanctions"): 403,
+    ("POST", "/api/v1/groups/{slug}/sanctions/{sanction_id}/lift"): 403,
+    ("POST", "/api/v1/groups/{slug}/sessions"): 403,
+    ("POST", "/api/v1/groups/{slug}/support-room"): 200,
+    ("POST", "/api/v1/groups/{slug}/whisper"): 403,
+    ("POST", "/api/v1/me/blocks"): 201,
+    ("POST", "/api/v1/rooms/{room_id}/consent"): 403,
+    ("POST", "/api/v1/rooms/{room_id}/consent/{seq}/answer"): 200,
+    ("POST", "/api/v1/rooms/{room_id}/messages"): 403,
+    ("POST", "/api/v1/rooms/{room_id}/messages/{seq}/worried"): 202,
+    ("PUT", "/api/v1/admin/users/{username}/role"): 403,
+    ("PUT", "/api/v1/admin/users/{username}/suspended"): 403,
+    ("PUT", "/api/v1/groups/{slug}/alias"): 200,
+    ("PUT", "/api/v1/groups/{slug}/facilitators/{alias}"): 403,
+    ("PUT", "/api/v1/groups/{slug}/retention"): 403,
+    ("PUT", "/api/v1/groups/{slug}/rules"): 403,
+    ("PUT", "/api/v1/groups/{slug}/topics"): 403,
+    ("POST", "/api/v1/groups/{slug}/invites"): 403,
+    ("POST", "/api/v1/invites/{token}/accept"): 409,
+    ("GET", "/api/v1/rooms/{room_id}/session"): 200,
+    ("POST", "/api/v1/rooms/{room_id}/session/acknowledge"): 204,
+    ("POST", "/api/v1/groups/{slug}/session/open"): 403,
+    ("POST", "/api/v1/groups/{slug}/session/close"): 403,
+}
+GUEST_PAGES: dict[tuple[str, str], Expected] = {
+    ("GET", "/admin"): 403,
+    ("GET", "/facilitate"): 403,
+    ("GET", "/g/{slug}/log"): 200,
+    ("GET", "/g/{slug}/room"): 200,
+    ("GET", "/g/{slug}/rules/edit"): 403,
+    ("GET", "/g/{slug}/sessions"): 200,
+    ("GET", "/g/{slug}/settings"): 403,
+    ("GET", "/groups/new"): 403,
+    ("GET", "/rooms/{room_id}"): 200,
+    ("GET", "/rooms/{room_id}/report/{seq}"): 200,
+    ("POST", "/admin/role"): 403,
+    ("POST", "/facilitate/flags/{flag_id}"): 404,
+    ("POST", "/facilitate/flags/{flag_id}/assign"): 404,
+    ("POST", "/facilitate/sanction"): 403,
+    ("POST", "/g/{slug}/accept"): TO_ROOM,
+    ("POST", "/g/{slug}/alias"): (303, r"^/g/[^/?#]+#alias$"),
+    ("POST", "/g/{slug}/break"): TO_ROOM,
+    ("POST", "/g/{slug}/delete"): 403,
+    ("POST", "/g/{slug}/facilitators/add"): 403,
+    ("POST", "/g/{slug}/facilitators/remove"): 403,
+    ("POST", "/g/{slug}/leave"): 404,
+    ("POST", "/g/{slug}/requests/{request_id}"): 403,
+    ("POST", "/g/{slug}/retention"): 403,
+    ("POST", "/g/{slug}/room/send"): 403,
+    ("POST", "/g/{slug}/rules"): 403,
+    ("POST", "/g/{slug}/sanctions/{sanction_id}/lift"): 403,
+    ("POST", "/g/{slug}/sessions"): 403,
+    ("POST", "/g/{slug}/sessions/{session_id}/cancel"): 403,
+    ("POST", "/g/{slug}/settings"): 403,
+    ("POST", "/g/{slug}/support-room"): (303, r"^/rooms/\d+\?notice=support-opened$"),
+    ("POST", "/g/{slug}/topics"): 403,
+    ("POST", "/g/{slug}/whisper"): 403,
+    ("POST", "/groups/new"): 403,
+    ("POST", "/rooms/{room_id}/block/{seq}"): BLOCKED,
+    ("POST", "/rooms/{room_id}/consent"): 403,
+    ("POST", "/rooms/{room_id}/consent/{seq}/answer"): ANSWERED,
+    ("POST", "/rooms/{room_id}/worried/{seq}"): WORRIED,
+    ("POST", "/settings/blocks/{block_id}/remove"): 404,
+    ("POST", "/settings/sessions/{session_id}/end"): 404,
+    ("POST", "/g/{slug}/invites"): INVITE_REFUSED,
+    ("POST", "/invite/{token}"): ALREADY_IN,
+    ("GET", "/rooms/{room_id}/session-card"): 200,
+    ("POST", "/rooms/{room_id}/session/acknowledge"): TO_CARD,
+    ("POST", "/g/{slug}/session/open"): 403,
+    ("POST", "/g/{slug}/session/close"): 403,
+}
+for _table, _guest in ((API_EXPECT, GUEST_API), (PAGE_EXPECT, GUEST_PAGES)):
+    for _key, _row in _table.items():
+        if _key in _guest:
+            assert "guest" not in _row, f"{_key}: the guest is given twice"
+            _row["guest"] = _guest[_key]
 
 WEBSOCKETS = {"/api/v1/ws"}  # walked by test_the_websocket_answers_each_person_as_expected
 MOUNTS = {"/static"}  # static files: public, covered by test_security_headers.py
@@ -319,6 +487,9 @@ async def test_every_route_is_classified(server: LiveServer) -> None:
     api = {r.key for r in routes if r.kind == "api"}
     pages = {r.key for r in routes if r.kind == "page"}
     assert api == set(API_EXPECT), _unclassified(api, API_EXPECT)
+    every = set(ACTORS)
+    unset = [k for k, row in {**API_EXPECT, **PAGE_EXPECT}.items() if set(row) != every]
+    assert not unset, f"routes without an answer for each person (the guest?): {unset}"
     assert api == set(API_CALLS), _unclassified(api, API_CALLS)
     assert pages == set(PAGE_EXPECT), _unclassified(pages, PAGE_EXPECT)
     assert pages == set(PAGE_CALLS), _unclassified(pages, PAGE_CALLS)
@@ -418,7 +589,7 @@ async def test_the_websocket_answers_each_person_as_expected(
     assert frame["code"] == "unauthenticated", frame
     assert await ws.wait_closed() == 4401
 
-    in_room = {"member", "facilitator"}
+    in_room = {"member", "guest", "facilitator"}
     for actor in ACTORS[1:]:
         session = await world.session(actor)
         assert session is not None
@@ -426,6 +597,11 @@ async def test_the_websocket_answers_each_person_as_expected(
         try:
             assert ws.ready is not None
             assert (room in ws.ready["rooms"]) == (actor in in_room), (actor, ws.ready)
+            if actor == "guest":  # in the room, reading, but this group's guests don't write
+                await ws.send({"type": "send", "room_id": room, "client_id": "g-1", "body": "Hi"})
+                frame = await ws.expect("error")
+                assert (frame["code"], frame.get("client_id")) == ("guest_read_only", "g-1")
+                continue
             if actor in in_room:
                 message = await ws.send_message(room, f"Hello from the {actor}.")
                 assert message["room_id"] == room
@@ -460,6 +636,7 @@ async def test_the_flags_queue_shows_each_person_only_the_groups_they_run(
     )
     expected = {
         "member": set(),
+        "guest": set(),
         "non_member": set(),
         "facilitator": {mine},
         "other_facilitator": {theirs},

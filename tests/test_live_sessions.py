@@ -172,3 +172,13 @@ async def test_a_room_read_only_outside_sessions(server, client, clock, room: Ro
     assert (await send(client, room, room.alice, "thanks for opening")).status_code == 201
     clock.advance(minutes=31)
     assert_error(await send(client, room, room.alice, "still there?"), 403, "room_closed")
+
+
+async def test_a_one_off_session_in_the_past_is_refused(client, room: Room) -> None:
+    r = await client.post(
+        f"/api/v1/groups/{room.group['slug']}/sessions",
+        json={"title": "Too late", "start": "2026-01-05T11:00", "minutes": 60, "timezone": "UTC"},
+        headers=room.fac.headers,
+    )
+    err = assert_error(r, 422, "invalid")
+    assert err["field"] == "start" and "already passed" in err["message"]

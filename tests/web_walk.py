@@ -34,7 +34,15 @@ from safespace.web.deps import optional_principal
 # Who walks the routes: nobody, a member of the group, someone signed in but not in it, the
 # group's facilitator, a facilitator of another group (not in this one), an administrator
 # (not in this group either).
-ACTORS = ("anonymous", "member", "non_member", "facilitator", "other_facilitator", "admin")
+ACTORS = (
+    "anonymous",
+    "member",
+    "guest",
+    "non_member",
+    "facilitator",
+    "other_facilitator",
+    "admin",
+)
 NEW_PASSWORD = "a-fresh-calm-phrase-73"
 # Rated elevated by safespace.safety.assess (hopelessness, burden): delivered as usual, and
 # the group's facilitators get a flag.
@@ -280,6 +288,57 @@ class World:
             self.made["session"] = await self.new_session_id()
         return int(self.made["session"])
 
+    async def live_session_key(self) -> str:
+        """The key of a session the group's facilitator opened (once) for two hours."""
+        if "live" not in self.made:
+            done = await self.as_facilitator(
+                "POST", f"/api/v1/groups/{self.group['slug']}/session/open", {"minutes": 120}
+            )
+            self.made["live"] = done["live"]["key"]
+        return str(self.made["live"])
+
+    async def member_link(self) -> str:
+        """A new member invitation link to the group, made by its facilitator."""
+        done = await self.as_facilitator(
+            "POST", f"/api/v1/groups/{self.group['slug']}/invites", {"kind": "member"}
+        )
+        return str(done["invite"]["token"])
+
+    async def group_with_live_session(self) -> dict[str, Any]:
+        """A fresh group of the facilitator's with a session open in it (closing uses it up)."""
+        group = await self.fresh_group()
+        await self.as_facilitator(
+            "POST", f"/api/v1/groups/{group['slug']}/session/open", {"minutes": 60}
+        )
+        return group
+
+
+async def _guest_in(
+    client: httpx.AsyncClient, server: LiveServer, group: dict[str, Any]
+) -> Account:
+    """A guest in the group: a member who walks nothing (the host) invites them. The group
+    lets guests in but keeps them read-only, its default."""
+    r = await client.patch(
+        f"/api/v1/groups/{group['slug']}/settings",
+        json={"guests_allowed": True},
+        headers=group["_owner"].headers,
+    )
+    assert r.status_code == 200, r.text
+    host = await privileged(server, role="member")
+    await join(client, host, group, alias=unique_name("host"))
+    r = await client.post(
+        f"/api/v1/groups/{group['slug']}/invites", json={"kind": "guest"}, headers=host.headers
+    )
+    assert r.status_code == 201, r.text
+    guest = await privileged(server, role="member")
+    r = await client.post(
+        f"/api/v1/invites/{r.json()['invite']['token']}/accept",
+        json={"accept_rules_version": group["rules_version"], "alias": unique_name("guest")},
+        headers=guest.headers,
+    )
+    assert r.status_code == 200 and r.json()["membership"]["role"] == "guest", r.text
+    return guest
+
 
 async def build_world(server: LiveServer, client: httpx.AsyncClient) -> World:
     people = {
@@ -291,6 +350,7 @@ async def build_world(server: LiveServer, client: httpx.AsyncClient) -> World:
     }
     group = await create_group(client, people["facilitator"])
     await join(client, people["member"], group, alias=unique_name("alias"))
+    people["guest"] = await _guest_in(client, server, {**group, "_owner": people["facilitator"]})
     other_group = await create_group(client, people["other_facilitator"])
     return World(server, client, people, group, other_group)
 
@@ -467,6 +527,59 @@ async def _calendar(w: World, actor: str) -> Call:
     return Call(path)
 
 
+async def _api_invite(w: World, actor: str) -> Call:
+    return Call(f"/api/v1/invites/{await w.member_link()}")
+
+
+async def _api_accept_invite(w: World, actor: str) -> Call:
+    token = await w.member_link()
+    return Call(
+        f"/api/v1/invites/{token}/accept", {"accept_rules_version": w.group["rules_version"]}
+    )
+
+
+async def _api_acknowledge(w: World, actor: str) -> Call:
+    key = await w.live_session_key()
+    return Call(f"/api/v1/rooms/{w.group['room_id']}/session/acknowledge", {"key": key})
+
+
+async def _api_open_session(w: World, actor: str) -> Call:
+    group = await w.fresh_group()
+    return Call(f"/api/v1/groups/{group['slug']}/session/open", {"minutes": 30})
+
+
+async def _api_close_session(w: World, actor: str) -> Call:
+    group = await w.group_with_live_session()
+    return Call(f"/api/v1/groups/{group['slug']}/session/close")
+
+
+async def _page_invite(w: World, actor: str) -> Call:
+    return Call(f"/invite/{await w.member_link()}")
+
+
+async def _page_accept_invite(w: World, actor: str) -> Call:
+    token = await w.member_link()
+    return Call(f"/invite/{token}", form={"accept": "yes", "rules_version": "1"})
+
+
+async def _page_acknowledge(w: World, actor: str) -> Call:
+    key = await w.live_session_key()
+    return Call(
+        f"/rooms/{w.group['room_id']}/session/acknowledge",
+        form={"key": key, "back": f"/g/{w.group['slug']}/room"},
+    )
+
+
+async def _page_open_session(w: World, actor: str) -> Call:
+    group = await w.fresh_group()
+    return Call(f"/g/{group['slug']}/session/open", form={"minutes": "30"})
+
+
+async def _page_close_session(w: World, actor: str) -> Call:
+    group = await w.group_with_live_session()
+    return Call(f"/g/{group['slug']}/session/close", form={})
+
+
 # One request per API route, which succeeds for whoever is allowed to make it.
 API_CALLS: dict[tuple[str, str], Builder] = {
     ("GET", "/api/v1/openapi.json"): _fixed("/api/v1/openapi.json"),
@@ -552,6 +665,16 @@ API_CALLS: dict[tuple[str, str], Builder] = {
     ("POST", "/api/v1/groups/{slug}/sessions"): _schedule,
     ("DELETE", "/api/v1/groups/{slug}/sessions/{session_id}"): _cancel_session,
     ("GET", "/api/v1/groups/{slug}/sessions/{session_id}/calendar.ics"): _calendar,
+    # guests, invitations and live sessions
+    ("POST", "/api/v1/groups/{slug}/invites"): _in_group(
+        "/api/v1/groups/{slug}/invites", {"kind": "guest"}
+    ),
+    ("GET", "/api/v1/invites/{token}"): _api_invite,
+    ("POST", "/api/v1/invites/{token}/accept"): _api_accept_invite,
+    ("GET", "/api/v1/rooms/{room_id}/session"): _in_group("/api/v1/rooms/{room_id}/session"),
+    ("POST", "/api/v1/rooms/{room_id}/session/acknowledge"): _api_acknowledge,
+    ("POST", "/api/v1/groups/{slug}/session/open"): _api_open_session,
+    ("POST", "/api/v1/groups/{slug}/session/close"): _api_close_session,
 }
 
 
@@ -597,6 +720,15 @@ async def _page_worried(w: World, actor: str) -> Call:
     return Call(f"/rooms/{w.group['room_id']}/worried/{await w.message_seq()}", form={})
 
 
+async def _page_report_form(w: World, actor: str) -> Call:
+    return Call(f"/rooms/{w.group['room_id']}/report/{await w.message_seq()}")
+
+
+async def _page_report(w: World, actor: str) -> Call:
+    form = {"about": "message", "rule": "1", "note": "This worried me."}
+    return Call(f"/rooms/{w.group['room_id']}/report/{await w.message_seq()}", form=form)
+
+
 async def _page_update_flag(w: World, actor: str) -> Call:
     form = {"status": "acknowledged", "note": "On it."}
     return Call(f"/facilitate/flags/{await w.flag_id()}", form=form)
@@ -627,6 +759,54 @@ async def _page_consent_ask(w: World, actor: str) -> Call:
 async def _page_consent_answer(w: World, actor: str) -> Call:
     path = f"/rooms/{w.group['room_id']}/consent/{await w.consent_seq()}/answer"
     return Call(path, form={"answer": "ok"})
+
+
+# Running a group (group_admin.py): settings, co-facilitators, join requests, sessions,
+# the log and lifting a mute, as their forms send them.
+SETTINGS_FORM = {
+    "description": "A calm place.",
+    "tags": "calm",
+    "listed": "yes",
+    "join_policy": "open",  # the world's group stays open, as other routes need
+    "max_members": "",
+    "slow_mode_seconds": "0",
+}
+
+
+async def _page_add_facilitator(w: World, actor: str) -> Call:
+    return Call(f"/g/{w.group['slug']}/facilitators/add", form={"alias": await w.newcomer()})
+
+
+async def _page_remove_facilitator(w: World, actor: str) -> Call:
+    return Call(
+        f"/g/{w.group['slug']}/facilitators/remove", form={"alias": await w.cofacilitator()}
+    )
+
+
+async def _page_answer_request(w: World, actor: str) -> Call:
+    slug = (await w.approval_group())["slug"]
+    return Call(f"/g/{slug}/requests/{await w.join_request_id()}", form={"answer": "decline"})
+
+
+async def _page_schedule(w: World, actor: str) -> Call:
+    start = w.server.svc.clock.now() + timedelta(days=14)
+    form = {
+        "title": "Morning check-in",
+        "date": start.strftime("%Y-%m-%d"),
+        "time": "09:30",
+        "minutes": "45",
+        "timezone": "Europe/London",
+        "weekly": "yes",
+    }
+    return Call(f"/g/{w.group['slug']}/sessions", form=form)
+
+
+async def _page_cancel_session(w: World, actor: str) -> Call:
+    return Call(f"/g/{w.group['slug']}/sessions/{await w.new_session_id()}/cancel", form={})
+
+
+async def _page_lift(w: World, actor: str) -> Call:
+    return Call(f"/g/{w.group['slug']}/sanctions/{await w.mute_id()}/lift", form={})
 
 
 ACCEPT = {"accept": "yes", "rules_version": "1"}
@@ -680,6 +860,8 @@ PAGE_CALLS: dict[tuple[str, str], Builder] = {
     ("POST", "/g/{slug}/support-room"): _in_group("/g/{slug}/support-room", form={}),
     ("POST", "/g/{slug}/break"): _in_group("/g/{slug}/break", form={"minutes": "15"}),
     ("POST", "/rooms/{room_id}/worried/{seq}"): _page_worried,
+    ("GET", "/rooms/{room_id}/report/{seq}"): _page_report_form,
+    ("POST", "/rooms/{room_id}/report/{seq}"): _page_report,
     ("GET", "/facilitate"): _fixed("/facilitate"),
     ("POST", "/facilitate/flags/{flag_id}"): _page_update_flag,
     ("POST", "/facilitate/sanction"): _page_sanction,
@@ -696,6 +878,27 @@ PAGE_CALLS: dict[tuple[str, str], Builder] = {
     ("POST", "/rooms/{room_id}/consent/{seq}/answer"): _page_consent_answer,
     ("GET", "/support"): _fixed("/support"),
     ("GET", "/break"): _in_group("/break?group={slug}"),
+    # running a group
+    ("GET", "/g/{slug}/settings"): _in_group("/g/{slug}/settings"),
+    ("POST", "/g/{slug}/settings"): _in_group("/g/{slug}/settings", form=SETTINGS_FORM),
+    ("POST", "/g/{slug}/facilitators/add"): _page_add_facilitator,
+    ("POST", "/g/{slug}/facilitators/remove"): _page_remove_facilitator,
+    ("POST", "/g/{slug}/whisper"): _in_group("/g/{slug}/whisper", form={}),
+    ("POST", "/g/{slug}/requests/{request_id}"): _page_answer_request,
+    ("GET", "/g/{slug}/sessions"): _in_group("/g/{slug}/sessions"),
+    ("POST", "/g/{slug}/sessions"): _page_schedule,
+    ("POST", "/g/{slug}/sessions/{session_id}/cancel"): _page_cancel_session,
+    ("GET", "/g/{slug}/log"): _in_group("/g/{slug}/log"),
+    ("POST", "/g/{slug}/sanctions/{sanction_id}/lift"): _page_lift,
+    ("GET", "/settings/sanctions"): _fixed("/settings/sanctions"),
+    # guests, invitations and live sessions
+    ("POST", "/g/{slug}/invites"): _in_group("/g/{slug}/invites", form={"kind": "guest"}),
+    ("GET", "/invite/{token}"): _page_invite,
+    ("POST", "/invite/{token}"): _page_accept_invite,
+    ("GET", "/rooms/{room_id}/session-card"): _in_group("/rooms/{room_id}/session-card"),
+    ("POST", "/rooms/{room_id}/session/acknowledge"): _page_acknowledge,
+    ("POST", "/g/{slug}/session/open"): _page_open_session,
+    ("POST", "/g/{slug}/session/close"): _page_close_session,
 }
 
 

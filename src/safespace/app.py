@@ -31,6 +31,7 @@ from safespace.web.api import (
     admin,
     auth,
     groups,
+    invites,
     me,
     moderation,
     reading,
@@ -40,6 +41,10 @@ from safespace.web.api import (
 )
 from safespace.web.pages import routes as pages
 from safespace.web.pages.facilitation import facilitation_router
+from safespace.web.pages.group_admin import group_admin_router
+from safespace.web.pages.invites import invites_router
+from safespace.web.pages.live_session import live_router
+from safespace.web.pages.reporting import reporting_router
 from safespace.web.pages.support import support_router
 from safespace.web.security import RejectNulInUrl, SecurityHeaders
 
@@ -147,11 +152,16 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         reading.router,
         moderation.router,
         sessions.router,
+        invites.router,
         admin.router,
         ws.router,
         pages.router,
         support_router,
         facilitation_router,
+        reporting_router,
+        group_admin_router,
+        invites_router,
+        live_router,
     ):
         app.include_router(router)
     pages.mount_static(app)

@@ -47,6 +47,8 @@ class Settings:
     # Multiplies every rate limit (docs/security.md) except the 100 failed sign-ins an hour
     # per account; for tests and unusual deployments, never to switch limits off.
     rate_limit_scale: float = 1.0
+    # After this many minutes on /facilitate in one tab, a gentle reminder suggests a break.
+    duty_reminder_minutes: int = 90
 
     @property
     def resolved_database_url(self) -> str:
@@ -86,6 +88,7 @@ class Settings:
             "default_retention_days": int(e.get("SAFESPACE_DEFAULT_RETENTION_DAYS", 90)),
             "max_retention_days": int(e.get("SAFESPACE_MAX_RETENTION_DAYS", 0)),
             "rate_limit_scale": float(e.get("SAFESPACE_RATE_LIMIT_SCALE", 1.0)),
+            "duty_reminder_minutes": int(e.get("SAFESPACE_DUTY_REMINDER_MINUTES", 90)),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

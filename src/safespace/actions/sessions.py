@@ -62,6 +62,11 @@ async def schedule(
     weekly: object = False,
 ) -> GroupSession:
     t, local, length, zone = _check(title, start, minutes, timezone)
+    begins = datetime.fromisoformat(local).replace(tzinfo=ZoneInfo(zone))
+    if weekly is not True and begins <= svc.clock.now():
+        raise invalid(
+            "That time has already passed. Choose a time that's still to come.", field="start"
+        )
     async with transaction(svc) as tx:
         group = await group_for_update(tx, slug)
         if not await is_facilitator(tx, actor, group.id):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safespace.db.models import AuditEntry, Group, Membership, Sanction, User
@@ -38,10 +39,15 @@ async def _role(session: AsyncSession, user: User, group_id: int) -> str | None:
 
 
 async def audit_log(
-    session: AsyncSession, user: User, slug: str, limit: int = 200
+    session: AsyncSession,
+    user: User,
+    slug: str,
+    limit: int = 200,
+    keys: KeyStore | None = None,
 ) -> dict[str, Any]:
     """Facilitators of the group and admins read every entry (who, what, when, why);
-    members read the public part; anyone else is told the group isn't there."""
+    members read the public part; anyone else is told the group isn't there. With `keys`,
+    a sanction's entry also carries the reason its facilitator wrote (full log only)."""
     group = await session.scalar(select(Group).where(Group.slug == slug))
     if group is None:
         raise not_found("That group")
@@ -73,6 +79,7 @@ async def audit_log(
                 return None
             return aliases.get(uid) or names.get(uid) or "a former member"
 
+        reasons = await _reasons(session, keys, group.id, rows) if keys is not None else {}
         return {
             "entries": [
                 {
@@ -82,6 +89,11 @@ async def audit_log(
                     "target": who(e.target_user_id),
                     "detail": e.detail,
                     "at": iso(e.created_at),
+                    **(
+                        {"reason": reasons.get((e.detail or {}).get("sanction_id"))}
+                        if keys is not None
+                        else {}
+                    ),
                 }
                 for e in rows
             ],
@@ -99,6 +111,72 @@ async def audit_log(
         ],
         "full": False,
     }
+
+
+async def _reasons(
+    session: AsyncSession, keys: KeyStore, group_id: int, entries: Any
+) -> dict[Any, str]:
+    """The reasons facilitators wrote for the sanctions these entries record, by id."""
+    from safespace.actions.moderation import sanction_context
+
+    ids = {
+        (e.detail or {}).get("sanction_id")
+        for e in entries
+        if isinstance((e.detail or {}).get("sanction_id"), int)
+    }
+    if not ids:
+        return {}
+    rows = (
+        await session.execute(
+            select(Sanction.id, Sanction.reason).where(
+                Sanction.group_id == group_id, Sanction.id.in_(ids), Sanction.reason.is_not(None)
+            )
+        )
+    ).all()
+    return {
+        sid: await keys.open_text(group_id, reason, sanction_context(sid))
+        for sid, reason in rows
+        if reason is not None
+    }
+
+
+async def active_sanctions(
+    session: AsyncSession, group_id: int, now: datetime
+) -> list[dict[str, Any]]:
+    """Mutes still running and bans not lifted, for the group's facilitators (who may lift
+    them): whom, which rule, until when. A banned person is named as the audit log names
+    them, since they are no longer a member."""
+    rows = (
+        await session.execute(
+            select(Sanction, Membership.alias, User.username)
+            .join(User, User.id == Sanction.user_id)
+            .outerjoin(
+                Membership,
+                (Membership.group_id == Sanction.group_id)
+                & (Membership.user_id == Sanction.user_id),
+            )
+            .where(
+                Sanction.group_id == group_id,
+                Sanction.lifted_at.is_(None),
+                or_(
+                    Sanction.kind == "ban",
+                    (Sanction.kind == "mute") & (Sanction.until > now),
+                ),
+            )
+            .order_by(Sanction.created_at.desc(), Sanction.id.desc())
+        )
+    ).all()
+    return [
+        {
+            "id": s.id,
+            "kind": s.kind,
+            "who": alias or username,
+            "rule": s.rule,
+            "until": s.until,
+            "at": s.created_at,
+        }
+        for s, alias, username in rows
+    ]
 
 
 async def my_sanctions(session: AsyncSession, keys: KeyStore, user: User) -> list[dict[str, Any]]:
@@ -133,3 +211,9 @@ async def my_sanctions(session: AsyncSession, keys: KeyStore, user: User) -> lis
             }
         )
     return out
+
+
+async def has_sanctions(session: AsyncSession, user: User) -> bool:
+    """Whether any facilitator ever took a step about this person (for their settings)."""
+    found = await session.scalar(select(Sanction.id).where(Sanction.user_id == user.id).limit(1))
+    return found is not None

@@ -7,8 +7,10 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
 
 from safespace.actions import invites
+from safespace.db.models import Group
 from safespace.errors import AppError
 from safespace.web.deps import services
 from safespace.web.pages.routes import _form, _me, _redirect, _signed_in, render
@@ -69,10 +71,9 @@ async def use(request: Request, token: str) -> Response:
         return _redirect(f"{here}?error=accept")
     try:
         version = int(form.get("rules_version", "0"))
-        await invites.accept_invite(
+        joined = await invites.accept_invite(
             services(request), me.user, token, version, form.get("alias") or None
         )
-        found_slug = form.get("slug", "")
     except ValueError:
         return _redirect(f"{here}?error=rules_not_accepted")
     except AppError as err:
@@ -81,4 +82,6 @@ async def use(request: Request, token: str) -> Response:
                 request, "error.html", status=404, title="This link has ended", message=err.message
             )
         return _redirect(f"{here}?error={quote(err.code)}")
-    return _redirect(f"/g/{quote(found_slug)}/room")
+    async with services(request).db.read() as session:
+        slug = await session.scalar(select(Group.slug).where(Group.id == joined.group_id))
+    return _redirect(f"/g/{quote(slug or '')}/room")

@@ -24,6 +24,7 @@ from safespace.actions.privacy import erase_account
 from safespace.db.models import Membership
 from safespace.errors import AppError
 from safespace.queries import groups as group_queries
+from safespace.queries import moderation as moderation_queries
 from safespace.queries import safety as safety_queries
 from safespace.queries.accounts import Principal, sessions_of
 from safespace.queries.filters import filters_dict
@@ -411,6 +412,7 @@ async def settings_page(request: Request) -> Response:
         sessions = await sessions_of(session, me.user.id)
         mine = await group_queries.my_groups(session, me.user)
         filters = await filters_dict(session, me.user.id)
+        sanctioned = await moderation_queries.has_sanctions(session, me.user)
     return render(
         request,
         "settings.html",
@@ -418,6 +420,7 @@ async def settings_page(request: Request) -> Response:
         current=me.session.id,
         mine=mine,
         filters=filters,
+        has_sanctions=sanctioned,
         notice=NOTICES.get(request.query_params.get("notice", "")),
         title="Your settings · SafeSpace",
     )
@@ -736,6 +739,11 @@ async def _room_page(
                 )
             ).all()
         )
+        session_ctx: dict[str, Any] = {"session": None}
+        if access.kind == "main":
+            from safespace.web.pages.live_session import card_context
+
+            session_ctx = await card_context(session, svc, access)
     on_break = m.break_until if m.break_until and m.break_until > now else None
     reveal = request.query_params.get("reveal", "")
     if reveal.isdigit():  # "Show" without JavaScript: that one message in full
@@ -770,6 +778,7 @@ async def _room_page(
         break_choices=safety.BREAK_CHOICES,
         check_in=check_in if check_in in ("elevated", "imminent") else None,
         owner_alias=owner_alias,
+        **session_ctx,
         # Where the room's forms come back to (not the address of a form that was refused).
         room_path=request.url.path
         if request.method == "GET"
@@ -952,7 +961,11 @@ async def facilitate(request: Request) -> Response:
         if not groups and me.user.role != "admin":
             raise AppError("forbidden", "This page is for facilitators.", 403)
         items = await safety_queries.flags_for(session, svc.keys, groups)
+        looked_after = await group_queries.groups_named(session, groups)
+        join_requests = await group_queries.pending_join_requests(session, groups)
     now = svc.clock.now()
+    for req in join_requests:
+        req["waited_minutes"] = int((now - req["created_at"]).total_seconds() // 60)
     for item in items:
         item["waited_minutes"] = int(
             (
@@ -964,6 +977,9 @@ async def facilitate(request: Request) -> Response:
         request,
         "facilitate.html",
         flags=items,
+        groups=looked_after,
+        join_requests=join_requests,
+        duty_minutes=svc.settings.duty_reminder_minutes,
         guide=safety_queries.response_guide(svc.settings.escalation_guide_file),
         notice=request.query_params.get("notice"),
         title="Your queue · SafeSpace",

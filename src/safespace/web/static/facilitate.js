@@ -42,3 +42,55 @@ function connect() {
 }
 
 connect();
+
+// A gentle reminder to take a break, after a long stretch on duty: this tab has had the
+// queue open for `data-duty-minutes` (from SAFESPACE_DUTY_REMINDER_MINUTES). The start is
+// kept in sessionStorage, so reloading the page doesn't reset it; "Not now" starts a new
+// stretch. A status, never an alert: it must not interrupt anyone mid-sentence.
+const reminder = document.getElementById("duty-reminder");
+const reminderCard = document.getElementById("duty-reminder-card");
+const DUTY_KEY = "safespace.duty-start";
+let dutyTimer = null;
+
+function storedStart() {
+  try {
+    return Number(sessionStorage.getItem(DUTY_KEY)) || 0;
+  } catch {
+    return 0; // storage refused (a private window): the reminder counts from this load
+  }
+}
+
+function storeStart(value) {
+  try {
+    sessionStorage.setItem(DUTY_KEY, String(value));
+  } catch {
+    /* the reminder still works for this page */
+  }
+}
+
+function remindAfter(start) {
+  const minutes = Number(reminder.dataset.dutyMinutes) || 90;
+  clearTimeout(dutyTimer);
+  dutyTimer = setTimeout(showReminder, Math.max(0, start + minutes * 60000 - Date.now()));
+}
+
+function showReminder() {
+  if (reminder.firstElementChild) return;
+  reminder.append(reminderCard.content.cloneNode(true));
+  reminder.querySelector("[data-dismiss]").addEventListener("click", () => {
+    reminder.replaceChildren();
+    const now = Date.now();
+    storeStart(now);
+    remindAfter(now);
+    document.getElementById("main").focus(); // the button is gone: keep focus in the page
+  });
+}
+
+if (reminder && reminderCard) {
+  let start = storedStart();
+  if (!start || start > Date.now()) {
+    start = Date.now();
+    storeStart(start);
+  }
+  remindAfter(start);
+}

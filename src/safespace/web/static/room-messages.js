@@ -54,9 +54,18 @@ export function makeRenderer(ctx) {
     return t;
   }
 
+  // "facilitator", or whose guest they were when they wrote it.
+  function roleBadge(author) {
+    if (author.role === "facilitator") return "facilitator";
+    if (author.role === "guest") return author.guest_of ? `guest of ${author.guest_of}` : "guest";
+    return "";
+  }
+
   function who(message) {
     const p = el("p", "who");
     p.append(el("span", "alias", message.author.alias));
+    const badge = roleBadge(message.author);
+    if (badge) p.append(" ", el("span", "role-badge", badge));
     if (message.created_at) p.append(" ", time(message.created_at));
     return p;
   }
@@ -94,6 +103,20 @@ export function makeRenderer(ctx) {
       el("p", "small muted", "Only facilitators see this, and they never say who raised it."),
     );
     return form;
+  }
+
+  // Links to the report page (no JavaScript needed); room-report.js opens them as a dialog.
+  function reportLinks(message) {
+    const p = el("p", "report-links");
+    const page = `/rooms/${ctx.roomId}/report/${message.seq}`;
+    const one = el("a", "report-link", "Report this message");
+    one.href = page;
+    const them = el("a", "report-link", "Report this person");
+    them.href = `${page}?about=person`;
+    them.dataset.about = "person";
+    them.dataset.alias = message.author.alias;
+    p.append(one, " · ", them);
+    return p;
   }
 
   // Blocking takes two steps: "Block this person" shows what it means, then "Block ...".
@@ -134,7 +157,7 @@ export function makeRenderer(ctx) {
     const dots = el("span", "", "⋯");
     dots.setAttribute("aria-hidden", "true");
     summary.append(el("span", "visually-hidden", "More about this message"), dots);
-    details.append(summary, worriedForm(message.seq));
+    details.append(summary, worriedForm(message.seq), reportLinks(message));
     if (!ctx.facilitators.has(message.author.alias)) details.append(blockConfirm(message));
     return details;
   }

@@ -1,10 +1,12 @@
 // The live room: one websocket, optimistic "sending" messages, resume after any drop.
 // Nothing here trusts message text: bodies are only ever set with textContent.
 // How each message looks is in room-messages.js; the warning controls and "Ask before
-// sharing" are in room-composer.js.
+// sharing" are in room-composer.js; "Report" from a message's menu is in room-report.js.
 
 import { formatTime, makeRenderer } from "./room-messages.js";
 import { makeComposer } from "./room-composer.js";
+import { setupReports } from "./room-report.js";
+import { makeSession } from "./room-session.js";
 
 const root = document.querySelector(".room[data-room-id]");
 const roomId = Number(root.dataset.roomId);
@@ -34,12 +36,25 @@ const render = makeRenderer({
   categories: JSON.parse(root.dataset.categories || "{}"),
   facilitators: new Set(JSON.parse(root.dataset.facilitators || "[]")),
 });
+const composerArea = document.querySelector(".composer-area");
+const closedNote = document.getElementById("closed-note");
+// Members write during sessions only, in a group that chose that: the card says when.
+const session = makeSession({
+  roomId,
+  csrf,
+  onChange(canWrite) {
+    if (!composerArea || composerArea.dataset.guestReadsOnly) return;
+    composerArea.hidden = !canWrite;
+    if (closedNote) closedNote.hidden = canWrite;
+  },
+});
 const composer = makeComposer({ render, textarea, announce: (text) => { announcer.textContent = text; } });
 
 let lastSeq = Number(root.dataset.lastSeq) || 0;
 let firstSeq = Number(root.dataset.firstSeq) || 0;
 let ws = null;
 let ready = false;
+let connectedBefore = false;
 let retryDelay = 500;
 let pingTimer = null;
 let stopped = false;
@@ -150,7 +165,9 @@ function takeBack(clientId) {
 }
 
 // The group's own rules: said as the server says them, the draft kept.
-const GROUP_RULES = new Set(["warning_required", "consent_required", "off_limits"]);
+const GROUP_RULES = new Set([
+  "warning_required", "consent_required", "off_limits", "session_rules", "room_closed", "guest_read_only",
+]);
 
 function failed(clientId, frame) {
   const p = pending.get(clientId);
@@ -178,11 +195,15 @@ function failed(clientId, frame) {
   }
   if (frame.code === "consent_required") composer.openAsk((frame.categories || [])[0]);
   if (frame.code === "rules_not_accepted") rulesBanner.hidden = false;
+  if (frame.code === "session_rules") session.needsAcknowledgement();
+  if (frame.code === "room_closed") session.refresh();
 }
 
 function handle(frame) {
   switch (frame.type) {
     case "ready":
+      if (connectedBefore) session.refresh(); // a session may have changed while we were away
+      connectedBefore = true;
       ready = true;
       retryDelay = 500;
       if (frame.facilitators_online) showFacilitatorsOnline(frame.facilitators_online[String(roomId)]);
@@ -219,8 +240,15 @@ function handle(frame) {
       showSanction(frame.sanction);
       break;
     case "message_hidden":
-      // A facilitator removed a message: fetch it again, shaped for this reader.
-      if (frame.room_id === roomId) reshapeVisible();
+      // A facilitator removed a message: fetch it again, shaped for this reader. The live
+      // region may still hold its words (the last message read out): those go too.
+      if (frame.room_id === roomId) {
+        announcer.textContent = "";
+        reshapeVisible();
+      }
+      break;
+    case "session_changed":
+      if (frame.room_id === roomId) session.refresh();
       break;
     case "rules_changed":
       if (frame.room_id === roomId) rulesBanner.hidden = false;
@@ -230,6 +258,8 @@ function handle(frame) {
         stopped = true;
         setStatus("offline", "You're no longer a member of this group.");
         form.hidden = true;
+        // The warning and "Ask before sharing" controls go with the message box.
+        if (composerArea) composerArea.hidden = true;
       }
       break;
     default:
@@ -283,6 +313,7 @@ function showAlert(flag, urgent, guide) {
   const titles = {
     risk: urgent ? `${who} may be in danger` : `${who} may be struggling`,
     worried: `A member is worried about ${who}`,
+    report: `A member reported ${who}`,
     talk: `${who} would like to talk privately`,
   };
   title.textContent = titles[flag.kind] || "Something needs a facilitator";
@@ -605,6 +636,7 @@ if ("IntersectionObserver" in window) {
 
 for (const time of list.querySelectorAll("time")) time.textContent = formatTime(time.dateTime);
 render.upgradeLinks(list);
+setupReports({ list, roomId, csrf });
 
 // Messages typed before a reload or a crash are sent again with the same client_id:
 // the server answers with the stored message instead of posting twice.
