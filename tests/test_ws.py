@@ -525,3 +525,33 @@ async def test_two_servers_share_live_messages_through_redis(
         assert await bob_ws.messages_until_pong() == [reply]
         for ws in (sender, bob_ws, carol_ws):
             await ws.close()
+
+
+async def test_without_resume_events_out_of_order_are_gap_filled_not_dropped(
+    server, client, room: Room, monkeypatch
+) -> None:
+    """Several processes publish concurrently, so a process can see seq 3 before seq 2. A
+    client that connected without `resume` still gets both, once each, in order."""
+    await post(client, room.alice, room.id, "before bob connects")
+    bob = await open_ws(server, room.bob.token)  # no resume: live from here
+    held: list[dict] = []
+    monkeypatch.setattr(server.svc.broker, "publish", _hold(held))
+    second = await post(client, room.alice, room.id, "second")
+    third = await post(client, room.alice, room.id, "third")
+    monkeypatch.undo()
+    posted = [e for e in held if e["kind"] == "message_posted"]
+    assert [e["message"]["seq"] for e in posted] == [2, 3]
+    hub = server.app.state.hub
+    for event in reversed(posted):  # 3 arrives first
+        hub.handle(event)
+    got = await bob.messages_until_pong()
+    assert [m["body"] for m in got] == ["second", "third"]
+    assert [m["seq"] for m in got] == [second["seq"], third["seq"]]
+    await bob.close()
+
+
+def _hold(into: list[dict]):
+    async def publish(event: dict) -> None:
+        into.append(event)
+
+    return publish

@@ -36,6 +36,17 @@ TIMEOUT_MS = 10_000
 _counter = itertools.count(1)
 
 
+# The sizes and colour schemes every page is checked at: a small phone and a desktop.
+PHONE = {"width": 360, "height": 740}
+DESKTOP = {"width": 1280, "height": 860}
+SCENARIOS = {
+    "phone-light": {"viewport": PHONE, "color_scheme": "light"},
+    "desktop-light": {"viewport": DESKTOP, "color_scheme": "light"},
+    "phone-dark": {"viewport": PHONE, "color_scheme": "dark"},
+    "desktop-dark": {"viewport": DESKTOP, "color_scheme": "dark"},
+}
+
+
 def unique(prefix: str) -> str:
     """A name no other test uses: letters, digits, _ and - only (valid pseudonym/alias)."""
     return f"{prefix}{next(_counter)}{uuid.uuid4().hex[:6]}"
@@ -434,3 +445,50 @@ def make_circle(site: SiteServer, facilitator: Account, *aliases: str) -> Circle
         site.join_api(account, group, alias)
         members[alias] = account
     return Circle(facilitator, group, members)
+
+
+# ----------------------------------------------------------- watching a live page
+
+
+def capture_frames(page: Any) -> list[str]:
+    """Every websocket frame the page receives from now on (attach before navigating)."""
+    frames: list[str] = []
+
+    def on_socket(ws: Any) -> None:
+        ws.on(
+            "framereceived",
+            lambda payload: frames.append(
+                payload if isinstance(payload, str) else payload.decode("utf-8", "replace")
+            ),
+        )
+
+    page.on("websocket", on_socket)
+    return frames
+
+
+def frame_types(frames: list[str]) -> list[str]:
+    out = []
+    for text in frames:
+        try:
+            out.append(str(json.loads(text).get("type")))
+        except (ValueError, AttributeError):
+            out.append("?")
+    return out
+
+
+def wait_until(page: Any, predicate: Any, what: str, timeout: float = 10.0) -> None:
+    """Poll a Python-side condition. Playwright delivers events (websocket frames...) only
+    while it runs, so the wait is the page's own, never time.sleep."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        page.wait_for_timeout(20)
+
+
+def mark_document(page: Any) -> None:
+    """Set a marker that disappears if the page reloads or navigates."""
+    page.evaluate("window.__sameDocument = true")
+
+
+def same_document(page: Any) -> bool:
+    return page.evaluate("window.__sameDocument === true") is True

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from browserkit import (
     PASSWORD,
+    SCENARIOS,
     PersonFactory,
     SiteServer,
     axe_violations,
@@ -23,16 +24,6 @@ from browserkit import (
 )
 
 pytestmark = pytest.mark.browser
-
-PHONE = {"width": 360, "height": 740}
-DESKTOP = {"width": 1280, "height": 860}
-
-SCENARIOS = {
-    "phone-light": {"viewport": PHONE, "color_scheme": "light"},
-    "desktop-light": {"viewport": DESKTOP, "color_scheme": "light"},
-    "phone-dark": {"viewport": PHONE, "color_scheme": "dark"},
-    "desktop-dark": {"viewport": DESKTOP, "color_scheme": "dark"},
-}
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from browserkit import (
+    SCENARIOS,
     Account,
     PersonFactory,
     SiteServer,
@@ -27,14 +28,6 @@ from browserkit import (
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"width": 360, "height": 740}
-DESKTOP = {"width": 1280, "height": 860}
-SCENARIOS = {
-    "phone-light": {"viewport": PHONE, "color_scheme": "light"},
-    "desktop-light": {"viewport": DESKTOP, "color_scheme": "light"},
-    "phone-dark": {"viewport": PHONE, "color_scheme": "dark"},
-    "desktop-dark": {"viewport": DESKTOP, "color_scheme": "dark"},
-}
 
 # Touches self-harm (reading/categories.py) and is rated "none" by the risk assessor, so
 # nothing but the suggestion decides how it goes out.

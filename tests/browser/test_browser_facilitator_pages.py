@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 from browserkit import (
+    PHONE,
+    SCENARIOS,
     Account,
     Circle,
     PersonFactory,
@@ -34,14 +36,6 @@ from browserkit import (
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"width": 360, "height": 740}
-DESKTOP = {"width": 1280, "height": 860}
-SCENARIOS = {
-    "phone-light": {"viewport": PHONE, "color_scheme": "light"},
-    "desktop-light": {"viewport": DESKTOP, "color_scheme": "light"},
-    "phone-dark": {"viewport": PHONE, "color_scheme": "dark"},
-    "desktop-dark": {"viewport": DESKTOP, "color_scheme": "dark"},
-}
 SHOTS = os.environ.get("FACILITATOR_SHOTS", "")
 
 

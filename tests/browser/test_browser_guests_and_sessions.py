@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 from browserkit import (
     PASSWORD,
+    SCENARIOS,
     Account,
     Person,
     PersonFactory,
@@ -38,6 +39,8 @@ from browserkit import (
     axe_violations,
     describe_violations,
     make_circle,
+    mark_document,
+    same_document,
     unique,
     wait_for_message,
     wait_online,
@@ -45,14 +48,6 @@ from browserkit import (
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"width": 360, "height": 740}
-DESKTOP = {"width": 1280, "height": 860}
-SCENARIOS = {
-    "phone-light": {"viewport": PHONE, "color_scheme": "light"},
-    "desktop-light": {"viewport": DESKTOP, "color_scheme": "light"},
-    "phone-dark": {"viewport": PHONE, "color_scheme": "dark"},
-    "desktop-dark": {"viewport": DESKTOP, "color_scheme": "dark"},
-}
 SHOTS = os.environ.get("GUEST_SHOTS", "")
 ACKED = "You've said you'll keep to the ground rules. Thank you."
 
@@ -76,15 +71,6 @@ def shot(page: Any, name: str) -> None:
         return
     Path(SHOTS).mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
-
-
-def mark_document(page: Any) -> None:
-    """A marker that disappears if the page reloads or navigates."""
-    page.evaluate("window.__sameDocument = true")
-
-
-def same_document(page: Any) -> bool:
-    return page.evaluate("window.__sameDocument === true") is True
 
 
 def press_send(page: Any, text: str) -> None:

@@ -12,36 +12,32 @@ Set REPORT_SHOTS=/some/dir to also save screenshots of the dialog and the page.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from browserkit import (
+    SCENARIOS,
     Account,
     Person,
     PersonFactory,
     SiteServer,
     axe_violations,
+    capture_frames,
     describe_violations,
+    frame_types,
     make_circle,
+    mark_document,
+    same_document,
     unique,
     wait_for_message,
+    wait_until,
 )
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"width": 360, "height": 740}
-DESKTOP = {"width": 1280, "height": 860}
-SCENARIOS = {
-    "phone-light": {"viewport": PHONE, "color_scheme": "light"},
-    "desktop-light": {"viewport": DESKTOP, "color_scheme": "light"},
-    "phone-dark": {"viewport": PHONE, "color_scheme": "dark"},
-    "desktop-dark": {"viewport": DESKTOP, "color_scheme": "dark"},
-}
 SHOTS = os.environ.get("REPORT_SHOTS", "")
 
 # Unkind, and nothing more: the risk assessor rates it "none" and it touches no
@@ -63,45 +59,6 @@ def mod_facilitator(site: SiteServer) -> Account:
 def press_send(page: Any, text: str) -> None:
     page.locator("#composer textarea#body").fill(text)
     page.locator("#composer").get_by_role("button", name="Send", exact=True).click()
-
-
-def capture_frames(page: Any) -> list[str]:
-    """Every websocket frame the page receives from now on (attach before navigating)."""
-    frames: list[str] = []
-
-    def on_socket(ws: Any) -> None:
-        ws.on(
-            "framereceived",
-            lambda p: frames.append(p if isinstance(p, str) else p.decode("utf-8", "replace")),
-        )
-
-    page.on("websocket", on_socket)
-    return frames
-
-
-def frame_types(frames: list[str]) -> list[str]:
-    out = []
-    for f in frames:
-        try:
-            out.append(str(json.loads(f).get("type")))
-        except (ValueError, AttributeError):
-            out.append("?")
-    return out
-
-
-def wait_until(page: Any, predicate: Any, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        page.wait_for_timeout(20)
-
-
-def mark_document(page: Any) -> None:
-    page.evaluate("window.__sameDocument = true")
-
-
-def same_document(page: Any) -> bool:
-    return page.evaluate("window.__sameDocument === true") is True
 
 
 def message_item(page: Any, text: str) -> Any:

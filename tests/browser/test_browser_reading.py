@@ -19,14 +19,18 @@ from typing import Any
 
 import pytest
 from browserkit import (
+    SCENARIOS,
     Account,
     Person,
     PersonFactory,
     SiteServer,
     axe_violations,
+    capture_frames,
     describe_violations,
     make_circle,
+    mark_document,
     message_bodies,
+    same_document,
     unique,
     wait_for_message,
     wait_online,
@@ -34,14 +38,6 @@ from browserkit import (
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"width": 360, "height": 740}
-DESKTOP = {"width": 1280, "height": 860}
-SCENARIOS = {
-    "phone-light": {"viewport": PHONE, "color_scheme": "light"},
-    "desktop-light": {"viewport": DESKTOP, "color_scheme": "light"},
-    "phone-dark": {"viewport": PHONE, "color_scheme": "dark"},
-    "desktop-dark": {"viewport": DESKTOP, "color_scheme": "dark"},
-}
 
 # Each touches self-harm and nothing else (safespace.reading.categories.detect_topics), and
 # the risk assessor rates each "none" (`printf '...' | safespace safety assess`), so only the
@@ -86,31 +82,6 @@ def wait_for_prompt(page: Any) -> Any:
     prompt = page.locator("#cw-suggest")
     prompt.wait_for(state="visible")
     return prompt
-
-
-def capture_frames(page: Any) -> list[str]:
-    """Every websocket frame the page receives from now on (attach before navigating)."""
-    frames: list[str] = []
-
-    def on_socket(ws: Any) -> None:
-        ws.on(
-            "framereceived",
-            lambda payload: frames.append(
-                payload if isinstance(payload, str) else payload.decode("utf-8", "replace")
-            ),
-        )
-
-    page.on("websocket", on_socket)
-    return frames
-
-
-def mark_document(page: Any) -> None:
-    """Set a marker that disappears if the page reloads or navigates."""
-    page.evaluate("window.__sameDocument = true")
-
-
-def same_document(page: Any) -> bool:
-    return page.evaluate("window.__sameDocument === true") is True
 
 
 def message_item(page: Any, text: str) -> Any:

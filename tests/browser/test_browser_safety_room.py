@@ -11,7 +11,6 @@ Set SAFETY_SHOTS=/some/dir to also save screenshots of each state the axe test c
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -21,16 +20,22 @@ from typing import Any
 
 import pytest
 from browserkit import (
+    SCENARIOS,
     Account,
     Person,
     PersonFactory,
     SiteServer,
     axe_violations,
+    capture_frames,
     describe_violations,
+    frame_types,
+    mark_document,
     message_bodies,
+    same_document,
     unique,
     wait_for_message,
     wait_online,
+    wait_until,
 )
 
 pytestmark = pytest.mark.browser
@@ -42,14 +47,6 @@ IMMINENT_SIGNALS = ("intent", "means", "timing", "goodbye")
 ELEVATED = "Everyone would be better off without me, I'm just a burden"
 ORDINARY = "Rough week. Not sleeping much and I keep cancelling plans."
 
-PHONE = {"width": 360, "height": 740}
-DESKTOP = {"width": 1280, "height": 860}
-SCENARIOS = {
-    "phone-light": {"viewport": PHONE, "color_scheme": "light"},
-    "desktop-light": {"viewport": DESKTOP, "color_scheme": "light"},
-    "phone-dark": {"viewport": PHONE, "color_scheme": "dark"},
-    "desktop-dark": {"viewport": DESKTOP, "color_scheme": "dark"},
-}
 SHOTS = os.environ.get("SAFETY_SHOTS", "")
 
 
@@ -115,41 +112,6 @@ def send(page: Any, text: str) -> None:
     page.locator("#composer").get_by_role("button", name="Send").click()
 
 
-def capture_frames(page: Any) -> list[str]:
-    """Every websocket frame the page receives from now on (attach before navigating)."""
-    frames: list[str] = []
-
-    def on_socket(ws: Any) -> None:
-        ws.on(
-            "framereceived",
-            lambda payload: frames.append(
-                payload if isinstance(payload, str) else payload.decode("utf-8", "replace")
-            ),
-        )
-
-    page.on("websocket", on_socket)
-    return frames
-
-
-def frame_types(frames: list[str]) -> list[str]:
-    out = []
-    for text in frames:
-        try:
-            out.append(str(json.loads(text).get("type")))
-        except (ValueError, AttributeError):
-            out.append("?")
-    return out
-
-
-def wait_until(page: Any, predicate: Any, what: str, timeout: float = 10.0) -> None:
-    """Poll a Python-side condition. Playwright delivers events (websocket frames...) only
-    while it runs, so the wait is the page's own, never time.sleep."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        page.wait_for_timeout(20)
-
-
 def alert_cards(page: Any, text: str) -> Any:
     return page.locator("#alerts .alert-card").filter(has_text=text)
 
@@ -158,15 +120,6 @@ def message_item(page: Any, seq_or_text: int | str) -> Any:
     if isinstance(seq_or_text, int):
         return page.locator(f"#messages li#m-{seq_or_text}")
     return page.locator("#messages li.msg").filter(has_text=seq_or_text)
-
-
-def mark_document(page: Any) -> None:
-    """Set a marker that disappears if the page reloads or navigates."""
-    page.evaluate("window.__sameDocument = true")
-
-
-def same_document(page: Any) -> bool:
-    return page.evaluate("window.__sameDocument === true") is True
 
 
 def queue_item(page: Any, text: str) -> Any:

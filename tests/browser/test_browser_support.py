@@ -16,6 +16,9 @@ from typing import Any
 
 import pytest
 from browserkit import (
+    DESKTOP,
+    PHONE,
+    SCENARIOS,
     Account,
     Person,
     PersonFactory,
@@ -27,15 +30,7 @@ from browserkit import (
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"width": 360, "height": 740}
-DESKTOP = {"width": 1280, "height": 860}
 SIZES = {"phone": PHONE, "desktop": DESKTOP}
-SCENARIOS = {
-    "phone-light": {"viewport": PHONE, "color_scheme": "light"},
-    "desktop-light": {"viewport": DESKTOP, "color_scheme": "light"},
-    "phone-dark": {"viewport": PHONE, "color_scheme": "dark"},
-    "desktop-dark": {"viewport": DESKTOP, "color_scheme": "dark"},
-}
 NEUTRAL_TITLE = "Weather forecast"
 NEUTRAL_PAGE = (
     "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>"

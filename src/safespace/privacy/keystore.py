@@ -66,6 +66,10 @@ class KeyStore:
         async with self.engine.begin() as conn:
             if conn.dialect.name == "sqlite":
                 await conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            elif conn.dialect.name == "postgresql":
+                # Processes starting at once would race to CREATE TABLE (the loser fails on
+                # pg_type's unique index): one creates it, the others wait and find it.
+                await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7254002)")
             await conn.run_sync(metadata.create_all)
 
     async def dispose(self) -> None:

@@ -116,3 +116,9 @@ async def facilitated_group_ids(session: AsyncSession, user_id: int) -> list[int
         Membership.user_id == user_id, Membership.role == "facilitator"
     )
     return list((await session.scalars(q)).all())
+
+
+async def last_seqs(session: AsyncSession, room_ids: list[int]) -> dict[int, int]:
+    """Each room's latest seq (for rooms the caller may already enter)."""
+    rows = await session.execute(select(Room.id, Room.last_seq).where(Room.id.in_(room_ids)))
+    return {rid: seq for rid, seq in rows.all()}

@@ -22,7 +22,7 @@ from safespace.queries import safety as safety_queries
 from safespace.queries.accounts import Principal
 from safespace.queries.filters import reader_for
 from safespace.queries.messages import between, history, readable
-from safespace.queries.rooms import access_room_as_member, facilitated_group_ids
+from safespace.queries.rooms import access_room_as_member, facilitated_group_ids, last_seqs
 from safespace.services import Services
 from safespace.web.deps import resolve_principal, same_origin
 
@@ -148,6 +148,16 @@ async def _serve(ws: WebSocket, svc: Services, principal: Principal, hello: dict
         hub.online[gid] = count > 0
     # Registered before replay: live events queue behind it and duplicates are dropped.
     hub.add(conn, room_ids)
+    # Where each room stands now: a room the client doesn't resume starts live from here,
+    # so events that reach this process out of order (two processes publishing) are still
+    # gap-filled from the database, never dropped as "already seen".
+    live = [r for r in room_ids if r not in conn.paused]
+    if live:
+        async with svc.db.read() as session:
+            now_at = await last_seqs(session, live)
+        for r in live:
+            if conn.rooms.get(r) is None:
+                conn.rooms[r] = now_at.get(r, 0)
     presence = await safety.enter(svc, user.id, sorted(conn.facilitates))
     writer: asyncio.Task[None] | None = None
     heartbeat: asyncio.Task[None] | None = None
