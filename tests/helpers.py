@@ -28,7 +28,10 @@ from safespace.services import Services
 from safespace.settings import Settings
 
 PASSWORD = "lantern-meadow-river-42"
-FRAME_TIMEOUT = 5.0
+# How long a frame that must come may take. Generous: in three full runs on a loaded
+# 2-core machine one frame or handshake each time took over 5 s (never reproduced alone);
+# a frame that never comes still fails the test.
+FRAME_TIMEOUT = 15.0
 OPEN_TIMEOUT = 20.0
 
 _names = itertools.count(1)
@@ -424,8 +427,6 @@ async def open_ws(
         additional_headers=headers,
         origin=origin,  # type: ignore[arg-type]
         proxy=None,
-        # Generous: twice in full runs (not reproducible alone) an opening handshake took
-        # over 5 s on a loaded 2-core machine; a slow handshake isn't what these tests test.
         open_timeout=OPEN_TIMEOUT,
         close_timeout=2,
         max_size=2**22,

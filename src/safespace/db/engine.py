@@ -59,7 +59,9 @@ class Database:
         if self.is_sqlite:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             self.write_engine = self._sqlite_engine("IMMEDIATE", pool_size=1)
-            self.read_engine = self._sqlite_engine("DEFERRED", pool_size=8)
+            # Readers may overflow the pool rather than queue for a connection: a reader
+            # waiting on the pool while the writer waits on a read would stall both.
+            self.read_engine = self._sqlite_engine("DEFERRED", pool_size=8, max_overflow=24)
         else:
             self.write_engine = create_async_engine(
                 self.url, pool_size=10, max_overflow=20, pool_pre_ping=True
@@ -69,8 +71,8 @@ class Database:
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
-    def _sqlite_engine(self, begin: str, pool_size: int) -> AsyncEngine:
-        engine = create_async_engine(self.url, pool_size=pool_size, max_overflow=0)
+    def _sqlite_engine(self, begin: str, pool_size: int, max_overflow: int = 0) -> AsyncEngine:
+        engine = create_async_engine(self.url, pool_size=pool_size, max_overflow=max_overflow)
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin(begin))
         return engine
