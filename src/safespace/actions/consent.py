@@ -84,7 +84,7 @@ async def ask(
             seq=seq,
             author_id=actor.id,
             author_alias=access.alias,
-            author_role=access.member_role if access.member_role != "member" else None,
+            author_role=access.author_role,
             author_host=access.host_alias,
             client_id=client_id,
             kind="consent",

@@ -158,7 +158,7 @@ async def _post(
         seq=seq,
         author_id=actor.id,
         author_alias=access.alias,
-        author_role=access.member_role if access.member_role != "member" else None,
+        author_role=access.author_role,
         author_host=access.host_alias,
         client_id=client_id,
         body=await tx.svc.keys.seal_text(

@@ -45,6 +45,11 @@ class RoomAccess:
     def is_guest(self) -> bool:
         return self.member_role == "guest"
 
+    @property
+    def author_role(self) -> str | None:
+        """What a message written with this access records of its author's standing."""
+        return None if self.member_role == "member" else self.member_role
+
 
 def no_room() -> AppError:
     # The same answer whether the room does not exist or the person is not in it, so
