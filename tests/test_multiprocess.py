@@ -8,7 +8,7 @@ the HTTP API; members talk over real websockets. There is no load balancer: a cl
 
 PostgreSQL only: on SQLite every process would have to share one file, which is not a
 supported way to run several processes. The SAFESPACE_TEST_DB=postgres run of the suite
-(which CI runs too) covers these tests; the SQLite run skips them for that reason alone.
+(which CI runs too) covers these tests; the SQLite run leaves them out (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -52,14 +52,8 @@ from safespace.actions import accounts
 from safespace.services import build_services
 from safespace.settings import Settings
 
-DB_KIND = os.environ.get("SAFESPACE_TEST_DB", "sqlite").strip().lower() or "sqlite"
-
 pytestmark = [
-    pytest.mark.skipif(
-        DB_KIND != "postgres",
-        reason="several processes need PostgreSQL: these run in the SAFESPACE_TEST_DB=postgres "
-        "suite, not for want of a service",
-    ),
+    pytest.mark.postgres_only,  # left out of the SQLite run (tests/conftest.py)
     pytest.mark.timeout(120),
 ]
 
