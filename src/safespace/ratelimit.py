@@ -369,9 +369,10 @@ class RedisLimiter:
         self.rules = _scaled_rules(scale)
         self.prefix = prefix
         self._clock = clock
-        # A bounded pool that makes a burst wait its turn (for up to 2 s) instead of failing.
+        # A bounded pool that makes a burst wait its turn (for up to 10 s) instead of failing:
+        # a hit that gave up waiting would be counted by this process alone, over the limit.
         pool = redis.BlockingConnectionPool.from_url(
-            url, max_connections=32, timeout=2, socket_connect_timeout=1, socket_timeout=2
+            url, max_connections=32, timeout=10, socket_connect_timeout=1, socket_timeout=2
         )
         self._redis = redis.Redis.from_pool(pool)
         self._script = self._redis.register_script(_HIT)
