@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 
-import httpx
 import orjson
 import pytest
 
@@ -78,7 +77,7 @@ async def test_frames_before_hello_get_an_error_and_hello_still_works(server, ro
     await ws.expect("error")
     await ws.send({"type": "hello", "token": room.alice.token})
     await ws.expect("ready")
-    async with httpx.AsyncClient(base_url=server.url, trust_env=False) as c:
+    async with make_client(server.url) as c:
         assert await history(c, room.alice, room.id) == []  # nothing was posted early
     await ws.close()
 
@@ -354,7 +353,7 @@ async def test_nothing_acked_is_lost_across_a_restart_and_resume_fills_the_gap(
     assert await sender.wait_closed() is not None
 
     # sessions survive: the same tokens still work, and every acked message is there
-    async with httpx.AsyncClient(base_url=server.url, trust_env=False) as c:
+    async with make_client(server.url) as c:
         assert await history(c, room.bob, room.id) == acked
         after = [await post(c, room.alice, room.id, f"after restart {i}") for i in (6, 7)]
 
@@ -381,7 +380,7 @@ async def test_a_retry_after_a_restart_is_still_the_same_message(
     assert again == first
     assert await ws.messages_until_pong() == []
     await ws.close()
-    async with httpx.AsyncClient(base_url=server.url, trust_env=False) as c:
+    async with make_client(server.url) as c:
         assert seqs(await history(c, room.alice, room.id)) == [1]
 
 

@@ -26,6 +26,7 @@ Nothing here logs a subject or a key.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import hashlib
 import hmac
@@ -372,11 +373,12 @@ class RedisLimiter:
         # A bounded pool that makes a burst wait its turn (for up to 10 s) instead of failing:
         # a hit that gave up waiting would be counted by this process alone, over the limit.
         pool = redis.BlockingConnectionPool.from_url(
-            url, max_connections=32, timeout=10, socket_connect_timeout=1, socket_timeout=2
+            url, max_connections=32, timeout=10, socket_connect_timeout=2, socket_timeout=3
         )
         self._redis = redis.Redis.from_pool(pool)
         self._script = self._redis.register_script(_HIT)
         self._secrets: dict[str, tuple[bytes, float]] = {}
+        self._secret_lock = asyncio.Lock()  # a burst of first hits fetches a secret once
         self._fallback = MemoryLimiter(clock, scale)
         self._degraded = False
 
@@ -389,6 +391,13 @@ class RedisLimiter:
         cached = self._secrets.get(name)
         if cached is not None and time.monotonic() < cached[1]:
             return cached[0]
+        async with self._secret_lock:
+            cached = self._secrets.get(name)
+            if cached is not None and time.monotonic() < cached[1]:
+                return cached[0]
+            return await self._fetch_secret(name, ttl)
+
+    async def _fetch_secret(self, name: str, ttl: int | None) -> bytes:
         await self._redis.set(name, secrets.token_bytes(32), nx=True, ex=ttl)
         value = await self._redis.get(name)
         if not isinstance(value, bytes) or len(value) < 16:
@@ -408,12 +417,19 @@ class RedisLimiter:
         args: list[Any] = [repr(now), member]
         for window in rule.windows:
             args += [window.limit, repr(float(window.seconds))]
-        try:
-            key = await self.key_for(rule, subject)
-            answer = await self._script(keys=[key], args=args)
-        except Exception:
-            self._went_down()
-            return self._fallback.hit_now(name, subject)
+        answer: Any = None
+        for attempt in (1, 2):
+            try:
+                key = await self.key_for(rule, subject)
+                answer = await self._script(keys=[key], args=args)
+                break
+            except Exception:
+                # One slow moment (a loaded box, a pool refilling) is not an outage: a
+                # hit counted here alone would let a burst past the shared limit.
+                if attempt == 1 and not self._degraded:
+                    continue
+                self._went_down()
+                return self._fallback.hit_now(name, subject)
         self._came_back()
         wait = float(answer)
         if wait > 0:
