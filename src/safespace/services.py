@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from safespace.clock import Clock
 from safespace.db.engine import Database
@@ -22,6 +23,7 @@ class Services:
     clock: Clock
     keys: KeyStore
     limits: Limiter
+    posting: Any = None  # this process's group commit (actions/posting.py), made on first use
 
 
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:

@@ -1,4 +1,6 @@
-"""Posting a message: checks, a gap-free seq, commit, then fan-out."""
+"""Posting a message: checks, a gap-free seq, commit, then fan-out.
+
+The checks are here; the writing is done in batches by actions/posting.py."""
 
 from __future__ import annotations
 
@@ -8,16 +10,15 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from safespace.actions import consent, moderation, safety
-from safespace.actions.base import Tx, transaction
-from safespace.db.models import Message, Room, User
+from safespace.actions import consent, moderation
+from safespace.actions.base import Tx
+from safespace.actions.posting import Job, Plan, Posted, line_of
+from safespace.db.models import Message, Room, Sanction, User
 from safespace.errors import AppError, invalid
-from safespace.events.types import MessagePosted
-from safespace.privacy.keystore import message_context, note_context
 from safespace.queries import sessions
 from safespace.queries.dates import iso
-from safespace.queries.messages import message_dict, readable
-from safespace.queries.rooms import RoomAccess, access_room_as_member
+from safespace.queries.messages import readable
+from safespace.queries.rooms import PostingFacts, RoomAccess, access_room_as_member, posting_facts
 from safespace.reading.categories import CATEGORIES, MAX_NOTE, METHOD_DETAIL, detect_topics, labels
 from safespace.safety.assess import Assessment, assess
 from safespace.services import Services
@@ -26,13 +27,7 @@ MAX_BODY = 4000
 MAX_CLIENT_ID = 64
 
 
-@dataclass
-class Posted:
-    message: dict[str, Any]
-    duplicate: bool  # a retry of a client_id already stored: nothing was delivered again
-    # For the author alone: "elevated" or "imminent" when the message suggests they may be
-    # struggling, so their screen can offer support. Never shown to anyone else.
-    check_in: str | None = None
+__all__ = ["Posted", "post_message"]
 
 
 def check_body(body: object) -> str:
@@ -119,13 +114,12 @@ async def post_message(
     given = check_warning(warning)
     assessment = assess(body)  # local and pure: before the write slot, never sent anywhere
     topics = detect_topics(body)
+    job = Job(actor, room_id, client_id, body, assessment, topics, given, suggest is True)
     try:
-        async with transaction(svc) as tx:
-            return await _post(
-                tx, actor, room_id, client_id, body, assessment, topics, given, suggest is True
-            )
+        return await line_of(svc, check_post).submit(job)
     except IntegrityError:
-        # A concurrent retry of the same client_id won the race: answer with its message.
+        # A concurrent retry of the same client_id (on another process) won the race:
+        # answer with its message.
         async with svc.db.read() as session:
             access = await access_room_as_member(session, actor, room_id)
             first = await _existing(session, access.room_id, actor.id, client_id)
@@ -134,65 +128,35 @@ async def post_message(
         return await _again(svc, access.group_id, first)
 
 
-async def _post(
-    tx: Tx,
-    actor: User,
-    room_id: object,
-    client_id: str,
-    body: str,
-    assessment: Assessment,
-    topics: list[str],
-    given: ContentWarning | None,
-    suggest: bool,
-) -> Posted:
-    access = await access_room_as_member(tx.session, actor, room_id)
-    first = await _existing(tx.session, access.room_id, actor.id, client_id)
-    if first is not None:
+async def check_post(
+    tx: Tx, job: Job, planned: dict[tuple[int, int, str], Plan]
+) -> Plan | Posted | tuple[Job, Plan]:
+    """Everything that decides whether a post may go, in its batch's transaction; writes
+    nothing (actions/posting.py relies on that). `planned`: the batch's posts so far."""
+    actor = job.actor
+    facts = await posting_facts(tx.session, actor, job.room_id, job.client_id, tx.svc.clock.now())
+    access = facts.access
+    if facts.existing_id is not None:
+        first = await tx.session.get(Message, facts.existing_id)
+        assert first is not None
         return await _again(tx.svc, access.group_id, first)
-    await may_post(tx, access, actor)
-    await _slow_mode(tx, access, actor)
-    categories = await _warning_for(tx, access, actor, assessment, topics, given, suggest)
-    seq = await next_seq(tx, access.room_id)
-    msg = Message(
-        room_id=access.room_id,
-        seq=seq,
-        author_id=actor.id,
-        author_alias=access.alias,
-        author_role=access.author_role,
-        author_host=access.host_alias,
-        client_id=client_id,
-        body=await tx.svc.keys.seal_text(
-            access.group_id, body, message_context(access.room_id, seq)
-        ),
-        created_at=tx.svc.clock.now(),
-        risk_level=assessment.level,
-        warning=categories or None,
+    twin = planned.get((access.room_id, actor.id, job.client_id))
+    if twin is not None:
+        return (job, twin)
+    await may_post(tx, access, actor, facts)
+    in_batch = any(k[0] == access.room_id and k[1] == actor.id for k in planned)
+    await _slow_mode(tx, access, actor, in_batch)
+    categories = await _warning_for(
+        tx, access, actor, job.assessment, job.topics, job.given, job.suggest
     )
-    if given is not None and given.note is not None:
-        msg.warning_note = await tx.svc.keys.seal_text(
-            access.group_id, given.note, note_context(access.room_id, seq)
-        )
-    tx.session.add(msg)
-    await tx.session.flush()
-    data = message_dict(msg, body, given.note if given else None)
-    tx.on_commit(
-        MessagePosted(
-            room_id=access.room_id,
-            group_id=access.group_id,
-            author_id=actor.id,
-            client_id=client_id,
-            message=data,
-        )
-    )
-    check_in = None
-    if assessment.level != "none":
-        await safety.raise_risk_flag(tx, access, actor, data, msg.id, assessment)
-        check_in = assessment.level
-    return Posted(data, duplicate=False, check_in=check_in)
+    return Plan(job, access, categories, tx)
 
 
-async def may_post(tx: Tx, access: RoomAccess, actor: User) -> None:
-    """What every post into a room needs: the current rules accepted, and no mute."""
+async def may_post(
+    tx: Tx, access: RoomAccess, actor: User, facts: PostingFacts | None = None
+) -> None:
+    """What every post into a room needs: the current rules accepted, no mute, and in a
+    session, its rules acknowledged. `facts`, when the caller has them, spare two lookups."""
     if not access.rules_current:
         raise AppError(
             "rules_not_accepted",
@@ -201,7 +165,12 @@ async def may_post(tx: Tx, access: RoomAccess, actor: User) -> None:
             rules_version=access.rules_version,
         )
     now = tx.svc.clock.now()
-    mute = await moderation.active_mute(tx.session, access.group_id, actor.id, now)
+    if facts is None:
+        mute = await moderation.active_mute(tx.session, access.group_id, actor.id, now)
+    elif facts.mute_id is not None:
+        mute = await tx.session.get(Sanction, facts.mute_id)
+    else:
+        mute = None
     if mute is not None:
         raise moderation.muted_error(mute)
     if access.kind != "main" or access.is_facilitator:
@@ -213,10 +182,15 @@ async def may_post(tx: Tx, access: RoomAccess, actor: User) -> None:
             "in the room. You can still talk to a facilitator privately.",
             403,
         )
-    current = await sessions.live(tx.session, access.group_id, now)
+    has_sessions = True if facts is None else facts.has_sessions
+    current = await sessions.live(tx.session, access.group_id, now) if has_sessions else None
     if current is None:
         if access.read_only_outside_sessions:
-            upcoming = await sessions.next_occurrence(tx.session, access.group_id, now)
+            upcoming = (
+                await sessions.next_occurrence(tx.session, access.group_id, now)
+                if has_sessions
+                else None
+            )
             raise AppError(
                 "room_closed",
                 "This room is open for writing during sessions. You can still read, and talk "
@@ -256,20 +230,24 @@ async def _again(svc: Services, group_id: int, first: Message) -> Posted:
     return Posted(message, duplicate=True, check_in=check_in)
 
 
-async def _slow_mode(tx: Tx, access: RoomAccess, actor: User) -> None:
-    """A group in slow mode: a member waits between messages (facilitators don't)."""
+async def _slow_mode(tx: Tx, access: RoomAccess, actor: User, in_batch: bool = False) -> None:
+    """A group in slow mode: a member waits between messages (facilitators don't).
+    `in_batch`: they already have a message in this batch, written this very moment."""
     seconds = access.slow_mode_seconds
     if not seconds or access.is_facilitator:
         return
-    last = await tx.session.scalar(
-        select(Message.created_at)
-        .where(Message.room_id == access.room_id, Message.author_id == actor.id)
-        .order_by(Message.seq.desc())
-        .limit(1)
-    )
-    if last is None:
-        return
-    wait = seconds - int((tx.svc.clock.now() - last).total_seconds())
+    if in_batch:
+        wait = seconds
+    else:
+        last = await tx.session.scalar(
+            select(Message.created_at)
+            .where(Message.room_id == access.room_id, Message.author_id == actor.id)
+            .order_by(Message.seq.desc())
+            .limit(1)
+        )
+        if last is None:
+            return
+        wait = seconds - int((tx.svc.clock.now() - last).total_seconds())
     if wait > 0:
         raise AppError(
             "slow_mode",

@@ -1,0 +1,272 @@
+"""Group commit for posted messages: the posts that arrive while a batch is being written
+go together in the next one, as one transaction.
+
+Each post is still checked on its own (membership, mute, session, slow mode, topic
+rules), gets its own gap-free seq and is answered only after the commit that holds it, so
+an ack still means the message is stored. What a batch shares is the cost of a write: one
+BEGIN and COMMIT, one seq update per room and one multi-row INSERT. On SQLite, with one
+writer, that is what lets posts keep up when many people write at once.
+
+A check that refuses a post (an AppError) happens before anything is written, so the
+others in the batch are unaffected. Anything that fails below the checks (a race on a
+client_id with another process, a lost connection) rolls the whole batch back, and each
+post is then written again on its own, so one can't sink the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from safespace.actions import safety
+from safespace.actions.base import Tx
+from safespace.db.models import Message, Room, User
+from safespace.errors import AppError
+from safespace.events.types import MessagePosted
+from safespace.privacy.keystore import message_context, note_context
+from safespace.queries.messages import message_dict
+from safespace.queries.rooms import RoomAccess
+from safespace.safety.assess import Assessment
+from safespace.services import Services
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 64  # posts per transaction: bounds how long one commit holds the writer
+
+
+@dataclass
+class Posted:
+    message: dict[str, Any]
+    duplicate: bool  # a retry of a client_id already stored: nothing was delivered again
+    # For the author alone: "elevated" or "imminent" when the message suggests they may be
+    # struggling, so their screen can offer support. Never shown to anyone else.
+    check_in: str | None = None
+
+
+@dataclass
+class Job:
+    """One post, validated and assessed, waiting for its batch."""
+
+    actor: User
+    room_id: object
+    client_id: str
+    body: str
+    assessment: Assessment
+    topics: list[str]
+    given: Any  # actions.messages.ContentWarning | None
+    suggest: bool
+    future: asyncio.Future[Posted] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+@dataclass
+class Plan:
+    """A post that passed its checks, to be written in this batch."""
+
+    job: Job
+    access: RoomAccess
+    categories: list[str]
+    tx: Tx  # its own events, on the batch's session
+    seq: int = 0
+
+
+# Checks one post in the batch's transaction: a Plan to write, a Posted for a retry of a
+# stored message, or (job, plan) for the same post twice in this batch. Raises AppError to
+# refuse, having written nothing. Given the plans made so far, keyed by
+# (room, author, client_id).
+Check = Callable[[Tx, Job, dict[tuple[int, int, str], Plan]], Awaitable[object]]
+
+
+class PostingLine:
+    """One per process. Posts queue here; one worker writes them in batches."""
+
+    def __init__(self, svc: Services, check: Check) -> None:
+        self.svc = svc
+        self._check = check
+        self._waiting: list[Job] = []
+        self._worker: asyncio.Task[None] | None = None
+        self.batches = 0  # transactions written, and the posts they held (bench/, tests)
+        self.posts = 0
+
+    async def submit(self, job: Job) -> Posted:
+        self._waiting.append(job)
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._drain())
+        return await job.future
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            batch = self._waiting[:MAX_BATCH]
+            del self._waiting[:MAX_BATCH]
+            # A caller that went away before its batch began: nothing was acked, skip it.
+            batch = [j for j in batch if not j.future.done()]
+            if not batch:
+                continue
+            try:
+                await self._write(batch)
+            except Exception as exc:  # never leave a caller waiting for ever
+                for job in batch:
+                    _fail(job, exc)
+            except BaseException:  # shutting down: nothing more will be written
+                for job in batch + self._waiting:
+                    _fail(job, RuntimeError("the server is stopping"))
+                self._waiting.clear()
+                raise
+
+    async def _write(self, batch: list[Job]) -> None:
+        try:
+            await self._together(batch)
+            return
+        except Exception as exc:
+            if len(batch) == 1:
+                _fail(batch[0], exc)
+                return
+            log.info("a batch of posts failed below its checks; writing each on its own")
+        for job in batch:
+            if job.future.done():
+                continue
+            try:
+                await self._together([job])
+            except Exception as exc:
+                _fail(job, exc)
+
+    async def _together(self, batch: list[Job]) -> None:
+        svc = self.svc
+        answers: list[tuple[Job, object]] = []
+        plans: list[Plan] = []
+        async with svc.db.write() as session:
+            try:
+                planned: dict[tuple[int, int, str], Plan] = {}
+                for job in batch:
+                    tx = Tx(session, svc)
+                    try:
+                        outcome = await self._check(tx, job, planned)
+                    except AppError as err:
+                        answers.append((job, err))
+                        continue
+                    answers.append((job, outcome))
+                    if isinstance(outcome, Plan):
+                        plans.append(outcome)
+                        planned[(outcome.access.room_id, job.actor.id, job.client_id)] = outcome
+                written = await _insert(svc, session, plans) if plans else {}
+                await session.commit()
+                self.batches += 1
+                self.posts += len(plans)
+            except BaseException:
+                await session.rollback()
+                raise
+            # Still inside the write slot: events leave in commit order.
+            for plan in sorted(plans, key=lambda p: (p.access.room_id, p.seq)):
+                for event in plan.tx.events:
+                    await svc.broker.publish(event.to_wire())
+        for job, outcome in answers:
+            if isinstance(outcome, AppError):
+                _fail(job, outcome)
+            elif isinstance(outcome, Plan):
+                _answer(job, written[id(outcome)])
+            elif isinstance(outcome, tuple):  # the same post twice in one batch
+                first = written[id(outcome[1])]
+                _answer(job, Posted(first.message, duplicate=True, check_in=first.check_in))
+            elif isinstance(outcome, Posted):
+                _answer(job, outcome)
+
+
+async def _insert(svc: Services, session: AsyncSession, plans: list[Plan]) -> dict[int, Posted]:
+    """Seqs for every room in the batch (in room order, so two processes' batches never
+    lock rooms in opposite orders), then one INSERT for all, then the risk flags."""
+    by_room: dict[int, list[Plan]] = {}
+    for plan in plans:
+        by_room.setdefault(plan.access.room_id, []).append(plan)
+    ordered: list[Plan] = []
+    for room_id in sorted(by_room):
+        group = by_room[room_id]
+        last = await session.scalar(
+            update(Room)
+            .where(Room.id == room_id)
+            .values(last_seq=Room.last_seq + len(group))
+            .returning(Room.last_seq)
+        )
+        assert last is not None
+        for i, plan in enumerate(group):
+            plan.seq = last - len(group) + 1 + i
+        ordered.extend(group)
+    now = svc.clock.now()
+    rows = []
+    for plan in ordered:
+        access, job = plan.access, plan.job
+        note = getattr(job.given, "note", None)
+        rows.append(
+            {
+                "room_id": access.room_id,
+                "seq": plan.seq,
+                "author_id": job.actor.id,
+                "author_alias": access.alias,
+                "author_role": access.author_role,
+                "author_host": access.host_alias,
+                "client_id": job.client_id,
+                "kind": "text",
+                "body": await svc.keys.seal_text(
+                    access.group_id, job.body, message_context(access.room_id, plan.seq)
+                ),
+                "created_at": now,
+                "risk_level": job.assessment.level,
+                "warning": plan.categories or None,
+                "warning_note": None
+                if note is None
+                else await svc.keys.seal_text(
+                    access.group_id, note, note_context(access.room_id, plan.seq)
+                ),
+            }
+        )
+    result = await session.execute(
+        insert(Message).returning(Message.id, sort_by_parameter_order=True), rows
+    )
+    ids = list(result.scalars().all())
+    written: dict[int, Posted] = {}
+    for plan, row, message_id in zip(ordered, rows, ids, strict=True):
+        job, access = plan.job, plan.access
+        shown = Message(**{**row, "id": message_id})  # never added: only read for the dict
+        note = getattr(job.given, "note", None)
+        data = message_dict(shown, job.body, note)
+        plan.tx.on_commit(
+            MessagePosted(
+                room_id=access.room_id,
+                group_id=access.group_id,
+                author_id=job.actor.id,
+                client_id=job.client_id,
+                message=data,
+            )
+        )
+        check_in = None
+        if job.assessment.level != "none":
+            await safety.raise_risk_flag(
+                plan.tx, access, job.actor, data, message_id, job.assessment
+            )
+            check_in = job.assessment.level
+        written[id(plan)] = Posted(data, duplicate=False, check_in=check_in)
+    return written
+
+
+def _answer(job: Job, value: Posted) -> None:
+    if not job.future.done():
+        job.future.set_result(value)
+
+
+def _fail(job: Job, exc: Exception) -> None:
+    if not job.future.done():
+        job.future.set_exception(exc)
+
+
+def line_of(svc: Services, check: Check) -> PostingLine:
+    line = svc.posting
+    if line is None:
+        line = svc.posting = PostingLine(svc, check)
+    assert isinstance(line, PostingLine)
+    return line

@@ -1,0 +1,148 @@
+"""Group commit (actions/posting.py): posts that arrive together are written in one
+transaction, and each is still checked, numbered and answered as if it were alone."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from helpers import Room, create_group, history, join, privileged, signup
+from safespace.actions.messages import Posted, check_post, post_message
+from safespace.actions.posting import line_of
+from safespace.db.models import User
+from safespace.errors import AppError
+
+
+async def _user(server: Any, account: Any) -> User:
+    async with server.svc.db.read() as session:
+        user = await session.get(User, account.id)
+    assert user is not None
+    return user
+
+
+async def _members(server: Any, client: Any, room: Room, count: int) -> list[User]:
+    users = []
+    for _ in range(count):
+        account = await signup(client)
+        await join(client, account, room.group)
+        users.append(await _user(server, account))
+    return users
+
+
+async def _all_at_once(server: Any, posts: list[tuple[User, str, str]]) -> list[Any]:
+    """Every post submitted in the same moment, as a burst of senders would."""
+    return await asyncio.gather(
+        *(post_message(server.svc, u, _room_id(server), cid, body) for u, cid, body in posts),
+        return_exceptions=True,
+    )
+
+
+def _room_id(server: Any) -> int:
+    return server.room_id  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def burst(server: Any, client: Any, room: Room) -> tuple[Any, list[User]]:
+    server.room_id = room.id
+    return server, await _members(server, client, room, 12)
+
+
+async def test_a_burst_is_written_together_in_one_gap_free_order(
+    burst: tuple[Any, list[User]], client: Any, room: Room
+) -> None:
+    server, users = burst
+    line = line_of(server.svc, check_post)
+    before = line.batches
+    posts = [(u, f"burst-{i}-{j}", f"hello {i}.{j}") for j in range(2) for i, u in enumerate(users)]
+    answers = await _all_at_once(server, posts)
+    assert all(isinstance(a, Posted) and not a.duplicate for a in answers), answers
+    # Far fewer transactions than posts: that is the point.
+    assert line.batches - before < len(posts) / 4
+    seqs = [a.message["seq"] for a in answers]
+    assert sorted(seqs) == list(range(1, len(posts) + 1))
+    # Each answer is its own post, in the order it was sent by its author.
+    for (u, cid, body), a in zip(posts, answers, strict=True):
+        assert a.message["body"] == body and a.message["author"]["alias"]
+    stored = await history(client, room.alice, room.id, limit=100)
+    assert [m["seq"] for m in stored] == list(range(1, len(posts) + 1))
+    assert {m["body"] for m in stored} == {body for _, _, body in posts}
+
+
+async def test_a_refused_post_leaves_the_rest_of_its_batch_alone(
+    burst: tuple[Any, list[User]], client: Any, room: Room
+) -> None:
+    server, users = burst
+    r = await client.patch(
+        f"/api/v1/groups/{room.group['slug']}/settings",
+        json={"slow_mode_seconds": 30},
+        headers=room.fac.headers,
+    )
+    assert r.status_code == 200, r.text
+    posts = [(u, f"ok-{i}", f"fine {i}") for i, u in enumerate(users)]
+    # The same person twice in one burst, in a slow-mode room: the second must wait.
+    posts.append((users[0], "again-0", "too soon"))
+    # The same post sent twice at once (a retry racing the original): stored once.
+    posts.append((users[1], "ok-1", "fine 1"))
+    answers = await _all_at_once(server, posts)
+    good = answers[: len(users)]
+    assert all(isinstance(a, Posted) and not a.duplicate for a in good), good
+    too_soon = answers[len(users)]
+    assert isinstance(too_soon, AppError) and too_soon.code == "slow_mode"
+    twin = answers[len(users) + 1]
+    assert isinstance(twin, Posted) and twin.duplicate
+    assert twin.message == good[1].message
+    stored = await history(client, room.alice, room.id, limit=100)
+    assert [m["seq"] for m in stored] == list(range(1, len(users) + 1))
+    assert "too soon" not in {m["body"] for m in stored}
+
+
+async def test_a_failure_below_the_checks_costs_only_the_post_that_caused_it(
+    burst: tuple[Any, list[User]], client: Any, room: Room, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, users = burst
+    keys = server.svc.keys
+    seal = keys.seal_text
+
+    async def failing_seal(group_id: int, text: str, context: bytes) -> bytes:
+        if text == "poison":
+            raise RuntimeError("the key store failed")
+        return await seal(group_id, text, context)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(keys, "seal_text", failing_seal)
+    posts = [(u, f"p-{i}", "poison" if i == 3 else f"fine {i}") for i, u in enumerate(users)]
+    answers = await _all_at_once(server, posts)
+    assert isinstance(answers[3], RuntimeError)
+    others = [a for i, a in enumerate(answers) if i != 3]
+    assert all(isinstance(a, Posted) for a in others), others
+    # Nothing half-written: no seq was taken by the failed post, none is missing.
+    assert sorted(a.message["seq"] for a in others) == list(range(1, len(users)))
+    stored = await history(client, room.alice, room.id, limit=100)
+    assert [m["seq"] for m in stored] == list(range(1, len(users)))
+    assert "poison" not in {m["body"] for m in stored}
+
+
+async def test_posts_into_several_rooms_at_once_each_keep_their_own_order(
+    server: Any, client: Any
+) -> None:
+    fac = await privileged(server)
+    groups = [await create_group(client, fac) for _ in range(3)]
+    users = []
+    for _ in range(4):
+        account = await signup(client)
+        for group in groups:
+            await join(client, account, group)
+        users.append(await _user(server, account))
+    rooms = [g["room_id"] for g in groups]
+    answers = await asyncio.gather(
+        *(
+            post_message(server.svc, u, rid, f"{rid}-{i}", f"to {rid} from {i}")
+            for i, u in enumerate(users)
+            for rid in rooms
+        )
+    )
+    for rid in rooms:
+        mine = [a.message for a in answers if a.message["room_id"] == rid]
+        assert sorted(m["seq"] for m in mine) == list(range(1, len(users) + 1))
+        assert {m["body"] for m in mine} == {f"to {rid} from {i}" for i in range(len(users))}
