@@ -381,6 +381,9 @@ async def _load(spec: dict[str, Any], pipe: Any) -> dict[str, Any]:
         return {"connect_s": connect_s, "connections": len(members)}
 
     run = Run()
+    # client_ids are unique per run: a later run in the same room (the profiled one, say)
+    # reusing them would be answered as retries, acked and never delivered.
+    tag = os.urandom(3).hex()
     readers = [asyncio.create_task(m.read(run)) for m in members]
     cap = spec["cap_s"]
     cpu0 = os.times()
@@ -398,7 +401,12 @@ async def _load(spec: dict[str, Any], pipe: Any) -> dict[str, Any]:
             body = body_for(m.index, k, time.monotonic_ns())
             await m.ws.send(
                 orjson.dumps(
-                    {"type": "send", "room_id": room, "client_id": f"c{m.index}-{k}", "body": body}
+                    {
+                        "type": "send",
+                        "room_id": room,
+                        "client_id": f"c{tag}-{m.index}-{k}",
+                        "body": body,
+                    }
                 ).decode()
             )
             sent += 1
@@ -420,7 +428,12 @@ async def _load(spec: dict[str, Any], pipe: Any) -> dict[str, Any]:
             # Latency counts from when the message was due, not when it went: a stalled
             # generator doesn't hide a stalled server (no coordinated omission).
             body = body_for(m.index, k, due)
-            frame = {"type": "send", "room_id": room, "client_id": f"o{m.index}-{k}", "body": body}
+            frame = {
+                "type": "send",
+                "room_id": room,
+                "client_id": f"o{tag}-{m.index}-{k}",
+                "body": body,
+            }
             await m.ws.send(orjson.dumps(frame).decode())
             sent += 1
 
@@ -1003,7 +1016,7 @@ def main() -> int:
                 f"max {timed['max']:.2f} ms"
             )
         if args.profile and "closed" in shapes:
-            say("\n## Profile: one more closed-loop run on SafeSpace under py-spy (100 Hz)\n")
+            say("\n## Profile: one more closed-loop run under py-spy (500 Hz, GIL holder)\n")
             args.profile.mkdir(parents=True, exist_ok=True)
             raw = args.profile / f"closed-{args.db}.txt"
             spy = subprocess.Popen(
@@ -1013,7 +1026,10 @@ def main() -> int:
                     "--pid",
                     str(ss.pid),
                     "--rate",
-                    "100",
+                    "500",
+                    # Only threads holding the GIL: Python's work, not threads parked on a
+                    # queue (which py-spy can't tell from running).
+                    "--gil",
                     "--format",
                     "raw",
                     "--output",
