@@ -19,9 +19,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, update
+from sqlalchemy import Table, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safespace.actions import safety
@@ -36,6 +36,9 @@ from safespace.safety.assess import Assessment
 from safespace.services import Services
 
 log = logging.getLogger(__name__)
+
+messages = cast(Table, Message.__table__)
+rooms = cast(Table, Room.__table__)
 
 MAX_BATCH = 64  # posts per transaction: bounds how long one commit holds the writer
 
@@ -181,18 +184,22 @@ class PostingLine:
 async def _insert(svc: Services, session: AsyncSession, plans: list[Plan]) -> dict[int, Posted]:
     """Seqs for every room in the batch (in room order, so two processes' batches never
     lock rooms in opposite orders), then one INSERT for all, then the risk flags."""
+    # Core statements on the session's connection: no ORM objects to build or track.
+    conn = await session.connection()
     by_room: dict[int, list[Plan]] = {}
     for plan in plans:
         by_room.setdefault(plan.access.room_id, []).append(plan)
     ordered: list[Plan] = []
     for room_id in sorted(by_room):
         group = by_room[room_id]
-        last = await session.scalar(
-            update(Room)
-            .where(Room.id == room_id)
-            .values(last_seq=Room.last_seq + len(group))
-            .returning(Room.last_seq)
-        )
+        last = (
+            await conn.execute(
+                update(rooms)
+                .where(rooms.c.id == room_id)
+                .values(last_seq=rooms.c.last_seq + len(group))
+                .returning(rooms.c.last_seq)
+            )
+        ).scalar()
         assert last is not None
         for i, plan in enumerate(group):
             plan.seq = last - len(group) + 1 + i
@@ -225,8 +232,8 @@ async def _insert(svc: Services, session: AsyncSession, plans: list[Plan]) -> di
                 ),
             }
         )
-    result = await session.execute(
-        insert(Message).returning(Message.id, sort_by_parameter_order=True), rows
+    result = await conn.execute(
+        insert(messages).returning(messages.c.id, sort_by_parameter_order=True), rows
     )
     ids = list(result.scalars().all())
     written: dict[int, Posted] = {}

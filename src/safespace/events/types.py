@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 
@@ -11,7 +11,9 @@ class Event:
     kind: ClassVar[str] = "event"
 
     def to_wire(self) -> dict[str, Any]:
-        return {"kind": self.kind, **asdict(self)}
+        # Shallow: events are never changed after they are made, and a deep copy of every
+        # message's dict was a measurable part of posting one.
+        return {"kind": self.kind, **{f.name: getattr(self, f.name) for f in fields(self)}}
 
 
 @dataclass(frozen=True)

@@ -202,7 +202,7 @@ async def posting_facts(
         "now": now,
         "since": now - timedelta(days=1),
     }
-    row = (await session.execute(_POSTING, params)).first()
+    row = (await (await session.connection()).execute(_POSTING, params)).first()
     if row is None:
         raise no_room()
     return PostingFacts(_access_from(row, user.id), row[16], row[17], bool(row[18]))
