@@ -3,13 +3,14 @@
     .venv/bin/python bench/fanout.py                  # SQLite, every shape, default sizes
     .venv/bin/python bench/fanout.py --db postgres    # a fresh PostgreSQL database, dropped after
     .venv/bin/python bench/fanout.py --quick          # small and fast, to check it works
-    .venv/bin/python bench/fanout.py --full           # 10,000 idle connections
+    .venv/bin/python bench/fanout.py --full           # 10,000 idle; 500 rooms, 10,000 members
     .venv/bin/python bench/fanout.py --shapes closed,open --profile /tmp/prof
 
 The server under test runs as a subprocess (`safespace serve` on a free port, a temporary
 data dir, SAFESPACE_RATE_LIMIT_SCALE raised so the per-person message limit doesn't throttle
 the load, retention off). Accounts and groups are made through the real HTTP API (the
-facilitator with `safespace users create`). The load comes from a separate process
+facilitator with `safespace users create`), except for the many-rooms shape (see
+seed_rooms). The load comes from a separate process
 (multiprocessing, uvloop, `websockets` clients) over loopback; the same load then runs
 against bench/reference_server.py. Every run has a time cap.
 
@@ -18,6 +19,8 @@ Shapes (--shapes, comma-separated):
            waiting for its own ack before the next (every message committed before its ack)
   open     --rate messages/s offered into the same room for --duration s, whatever the acks
   sizes    closed loop in rooms of 2, 5, 20, 50, 200 members (about --sizes-total messages each)
+  rooms    --rooms rooms of --room-members (100 x 20 = 2,000 connections; --full: 500 x 20 =
+           10,000), two senders per room, closed loop, everyone connected at once
   idle     K authenticated idle connections: server RSS above the idle baseline, per connection
   history  latest 50 of a room holding --history-rows messages (seeded through the database
            with bodies sealed as post_message seals them), p50/p99 over 200 requests
@@ -60,7 +63,7 @@ RATE_LIMIT_SCALE = "1000000"  # the benchmark server only: 40 messages a minute 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 FILLER = "we talked about the garden and the weather today, it was nice to hear from everyone"
 COMPRESSION = os.environ.get("SAFESPACE_BENCH_DEFLATE", "1") == "1"  # as browsers negotiate
-SHAPES = ("closed", "open", "sizes", "idle", "history", "pages")
+SHAPES = ("closed", "open", "sizes", "rooms", "idle", "history", "pages")
 
 
 # --------------------------------------------------------------------------- /proc
@@ -187,7 +190,10 @@ class Server:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.kind} exited: see {self.workdir / self.kind}.log")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port)),
+            ):
                 return
             time.sleep(0.1)
         raise RuntimeError(f"{self.kind} did not start in 60 s")
@@ -277,6 +283,49 @@ async def setup_world(server: Server, sizes: list[int]) -> World:
         return world
 
 
+async def seed_rooms(server: Server, rooms: int, per_room: int) -> list[list[Any]]:
+    """Many rooms of members, made with SafeSpace's own actions in this process against
+    the server's database (sign-up over HTTP would spend an argon2 hash per member: about
+    50 minutes for 10,000). Only the password hash is shared, computed once; everything
+    else (accounts, sessions, groups, keys, memberships) is what the API would make.
+    Returns [[room_id, [tokens]], ...]."""
+    import safespace.actions.accounts as accounts_mod
+    from safespace.actions import groups as group_actions
+    from safespace.passwords import hash_password
+    from safespace.services import build_services, start, stop
+    from safespace.settings import Settings
+
+    svc = build_services(Settings.from_env(server.env))
+    await start(svc)
+    shared = await hash_password(PASSWORD)
+
+    async def same_hash(_: str) -> str:
+        return shared
+
+    real = accounts_mod.hash_password
+    accounts_mod.hash_password = same_hash  # type: ignore[assignment]
+    try:
+        tag = os.urandom(2).hex()
+        fac = await accounts_mod.sign_up(svc, f"bench_rf_{tag}", PASSWORD, role="facilitator")
+        out: list[list[Any]] = []
+        for r in range(rooms):
+            made = await group_actions.create_group(
+                svc, fac.user, f"Bench many {tag} {r:04d}", "Benchmark group."
+            )
+            tokens = []
+            for i in range(per_room):
+                member = await accounts_mod.sign_up(svc, f"bm{tag}_{r:04d}_{i:03d}", PASSWORD)
+                await group_actions.join_group(
+                    svc, member.user, made.group.slug, made.group.rules_version
+                )
+                tokens.append(member.token)
+            out.append([made.room.id, tokens])
+        return out
+    finally:
+        accounts_mod.hash_password = real  # type: ignore[assignment]
+        await stop(svc)
+
+
 # --------------------------------------------------------------------------- load generator
 # Runs in a child process: the orchestrator only samples /proc while it works.
 
@@ -310,9 +359,11 @@ async def _open(url: str, token: str, rooms: list[int], gate: asyncio.Semaphore)
 class Member:
     """One connection: counts what it sees, resolves its sender's pending ack."""
 
-    def __init__(self, index: int, ws: Any) -> None:
+    def __init__(self, index: int, ws: Any, room: int = 0, room_size: int = 0) -> None:
         self.index = index
         self.ws = ws
+        self.room = room
+        self.room_size = room_size  # deliveries one of this room's messages should make
         self.seen: Counter[tuple[int, int]] = Counter()
         self.latencies: list[float] = []  # ms, messages by someone else
         self.pending: asyncio.Future[dict[str, Any]] | None = None
@@ -340,6 +391,7 @@ class Member:
                     m = frame["message"]
                     self.acked.append((m["room_id"], m["seq"]))
                     run.acks += 1
+                    run.expected += self.room_size
                     run.last_ack = now
                     if self.pending is not None and not self.pending.done():
                         self.pending.set_result(frame)
@@ -357,6 +409,7 @@ class Member:
 class Run:
     deliveries: int = 0
     acks: int = 0
+    expected: int = 0  # deliveries the acks so far promise
     closed: int = 0
     last_delivery: int = 0
     last_ack: int = 0
@@ -366,12 +419,19 @@ class Run:
 async def _load(spec: dict[str, Any], pipe: Any) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     gate = asyncio.Semaphore(spec.get("connect_concurrency", 50))
-    tokens: list[str] = spec["tokens"]
-    room: int = spec["room_id"]
+    # One room (spec "room_id", "tokens") or many (spec "groups": [[room_id, tokens], ...]).
+    groups: list[list[Any]] = spec.get("groups") or [[spec["room_id"], spec["tokens"]]]
+    placed = [(rid, len(toks), tok) for rid, toks in groups for tok in toks]
     t_connect = time.monotonic()
-    sockets = await asyncio.gather(*(_open(spec["ws_url"], t, [room], gate) for t in tokens))
+    sockets = await asyncio.gather(
+        *(_open(spec["ws_url"], tok, [rid], gate) for rid, _, tok in placed)
+    )
     connect_s = time.monotonic() - t_connect
-    members = [Member(i, ws) for i, ws in enumerate(sockets)]
+    members = [
+        Member(i, ws, rid, size)
+        for i, (ws, (rid, size, _)) in enumerate(zip(sockets, placed, strict=True))
+    ]
+    room: int = groups[0][0]
     pipe.send({"phase": "connected", "connect_s": connect_s})
     await loop.run_in_executor(None, pipe.recv)  # the orchestrator samples the server, says go
 
@@ -403,7 +463,7 @@ async def _load(spec: dict[str, Any], pipe: Any) -> dict[str, Any]:
                 orjson.dumps(
                     {
                         "type": "send",
-                        "room_id": room,
+                        "room_id": m.room,
                         "client_id": f"c{tag}-{m.index}-{k}",
                         "body": body,
                     }
@@ -438,7 +498,17 @@ async def _load(spec: dict[str, Any], pipe: Any) -> dict[str, Any]:
             sent += 1
 
     if spec["mode"] == "closed":
-        senders = [closed_sender(m) for m in members]
+        per_room = spec.get("senders_per_room")
+        if per_room:  # the first few members of each room write; everyone reads
+            first: dict[int, int] = {}
+            chosen = []
+            for m in members:
+                first[m.room] = first.get(m.room, 0) + 1
+                if first[m.room] <= per_room:
+                    chosen.append(m)
+            senders = [closed_sender(m) for m in chosen]
+        else:
+            senders = [closed_sender(m) for m in members]
     else:
         senders = [open_sender()]
     try:
@@ -447,8 +517,7 @@ async def _load(spec: dict[str, Any], pipe: Any) -> dict[str, Any]:
         timed_out = True
     # Wait for every ack and every delivery the acks promise (or the cap).
     while time.monotonic() < deadline + 10:
-        expected = run.acks * len(members)
-        if run.acks + len(run.errors) >= sent and run.deliveries >= expected:
+        if run.acks + len(run.errors) >= sent and run.deliveries >= run.expected:
             break
         await asyncio.sleep(0.02)
     else:
@@ -459,9 +528,12 @@ async def _load(spec: dict[str, Any], pipe: Any) -> dict[str, Any]:
     await asyncio.gather(*(m.ws.close() for m in members), return_exceptions=True)
 
     accepted = {key for m in members for key in m.acked}
+    by_room: dict[int, set[tuple[int, int]]] = {rid: set() for rid, _ in groups}
+    for key in accepted:
+        by_room.setdefault(key[0], set()).add(key)
     dup = sum(c - 1 for m in members for c in m.seen.values() if c > 1)
-    missing = sum(len(accepted - m.seen.keys()) for m in members)
-    extra = sum(len(m.seen.keys() - accepted) for m in members)
+    missing = sum(len(by_room[m.room] - m.seen.keys()) for m in members)
+    extra = sum(len(m.seen.keys() - by_room[m.room]) for m in members)
     lat = [x for m in members for x in m.latencies]
     ack_s = (run.last_ack - t0) / 1e9 if run.acks else float("nan")
     deliv_s = (run.last_delivery - t0) / 1e9 if run.deliveries else float("nan")
@@ -787,7 +859,11 @@ def exactly_once(r: dict[str, Any]) -> str:
 
 
 def compare(title: str, ss: dict[str, Any], ref: dict[str, Any] | None) -> list[str]:
-    lines = [f"\n## {title}", "", "| figure | SafeSpace | reference | SafeSpace / reference |"]
+    lines = [
+        f"\n## {title}",
+        "",
+        "| figure | SafeSpace | reference | SafeSpace / reference |",
+    ]
     lines.append("| --- | ---: | ---: | ---: |")
     ref_rows = run_figures(ref) if ref else []
     for i, (name, value, _) in enumerate(run_figures(ss)):
@@ -811,6 +887,14 @@ def main() -> int:
     p.add_argument("--duration", type=float, default=5.0, help="open loop, seconds")
     p.add_argument("--sizes", default="2,5,20,50,200")
     p.add_argument("--sizes-total", type=int, default=1000, help="messages per room size")
+    p.add_argument("--rooms", type=int, default=100, help="many rooms (--full: 500)")
+    p.add_argument("--room-members", type=int, default=20, help="members per room, many rooms")
+    p.add_argument(
+        "--rooms-messages",
+        type=int,
+        default=10,
+        help="per sender (2 per room), many rooms",
+    )
     p.add_argument("--idle", type=int, default=2000, help="idle connections (--full: 10,000)")
     p.add_argument("--history-rows", type=int, default=1_000_000)
     p.add_argument("--shapes", default=",".join(SHAPES))
@@ -821,7 +905,9 @@ def main() -> int:
     p.add_argument("--profile", type=Path, help="also profile one closed-loop run (py-spy)")
     p.add_argument("--keep", action="store_true", help="keep the temporary data dir")
     p.add_argument(
-        "--no-deflate", action="store_true", help="clients don't offer permessage-deflate"
+        "--no-deflate",
+        action="store_true",
+        help="clients don't offer permessage-deflate",
     )
     args = p.parse_args()
     shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
@@ -832,13 +918,26 @@ def main() -> int:
             p.error(f"unknown shape {s!r}: choose from {', '.join(SHAPES)}")
     if args.quick:
         args.messages, args.duration, args.sizes = 20, 3.0, "2,5,20"
-        args.sizes_total, args.idle, args.history_rows, args.cap = 300, 300, 100_000, 60.0
+        args.sizes_total, args.idle, args.history_rows, args.cap = (
+            300,
+            300,
+            100_000,
+            60.0,
+        )
+        args.rooms = 10
     if args.full:
         args.idle = 10_000
+        args.rooms = 500
     sizes = sorted({args.members, *(int(x) for x in args.sizes.split(",") if "sizes" in shapes)})
     fd_limit = raise_fd_limit()
+    if args.rooms * args.room_members + 200 > fd_limit and "rooms" in shapes:
+        print(f"note: open-file limit {fd_limit}: rooms capped", file=sys.stderr)
+        args.rooms = max(1, (fd_limit - 200) // args.room_members)
     if args.idle * 2 + 200 > fd_limit and "idle" in shapes:
-        print(f"note: open-file limit {fd_limit}: idle connections capped", file=sys.stderr)
+        print(
+            f"note: open-file limit {fd_limit}: idle connections capped",
+            file=sys.stderr,
+        )
         args.idle = max(100, (fd_limit - 200) // 2)
 
     work = Path(tempfile.mkdtemp(prefix="safespace-bench-"))
@@ -890,7 +989,10 @@ def main() -> int:
             b = None
             if ref:
                 ref_tokens = [f"ref{i}" for i in range(n)]
-                b = drive(ref, {**spec(mode, n, **kw), "ws_url": ref.ws_url, "tokens": ref_tokens})
+                b = drive(
+                    ref,
+                    {**spec(mode, n, **kw), "ws_url": ref.ws_url, "tokens": ref_tokens},
+                )
             return a, b
 
         n = args.members
@@ -938,6 +1040,40 @@ def main() -> int:
                     f"{fmt(a.get('lat_p99'))} | {fmt(a.get('cpu_ms_per_msg'))} | {fmt(rd)} | "
                     f"{ratio(a.get('deliveries_per_s'), rd)} | {exactly_once(a)} |"
                 )
+        if "rooms" in shapes:
+            conns = args.rooms * args.room_members
+            say(
+                f"\n## Many rooms: {args.rooms:,} rooms of {args.room_members} "
+                f"({conns:,} connections), 2 senders per room, "
+                f"{args.rooms_messages} messages each, closed loop\n"
+            )
+            t = time.monotonic()
+            groups = asyncio.run(seed_rooms(ss, args.rooms, args.room_members))
+            say(
+                f"(members made with SafeSpace's actions below the HTTP API in "
+                f"{time.monotonic() - t:.0f} s; see seed_rooms)\n"
+            )
+            many = {
+                "mode": "closed",
+                "cap_s": max(args.cap, 300.0),
+                "messages": args.rooms_messages,
+                "senders_per_room": 2,
+                "connect_concurrency": 100,
+            }
+            a = drive(ss, {**many, "ws_url": ss.ws_url, "groups": groups})
+            b = None
+            if ref:
+                ref_groups = [
+                    [rid, [f"ref{rid}-{i}" for i in range(len(toks))]] for rid, toks in groups
+                ]
+                b = drive(ref, {**many, "ws_url": ref.ws_url, "groups": ref_groups})
+            figures["rooms"] = (a, b)
+            say("\n".join(compare(f"{args.rooms} rooms, {conns:,} connections", a, b)[2:]))
+            if "connect_s" in a:
+                say(
+                    f"\n(connecting all {conns:,}: SafeSpace {a['connect_s']:.1f} s"
+                    + (f", reference {b['connect_s']:.1f} s)" if b and "connect_s" in b else ")")
+                )
         if "idle" in shapes:
             say(f"\n## Idle authenticated connections: {args.idle:,}\n")
             say(
@@ -946,7 +1082,10 @@ def main() -> int:
             )
             say("| --- | ---: | ---: | ---: | ---: |")
             tokens = [world.members[i % len(world.members)]["token"] for i in range(args.idle)]
-            for server, toks in ((ss, tokens), (ref, [f"ref{i}" for i in range(args.idle)])):
+            for server, toks in (
+                (ss, tokens),
+                (ref, [f"ref{i}" for i in range(args.idle)]),
+            ):
                 if server is None:
                     continue
                 r = drive(
@@ -1089,8 +1228,16 @@ def targets(f: dict[str, Any], args: argparse.Namespace) -> list[str]:
         row("... >= 40,000 deliveries/s", f"{dl:,.0f} deliveries/s", dl >= 40000)
         if b and b.get("deliveries_per_s"):
             share = dl / b["deliveries_per_s"]
-            row("... >= 30% of the reference's deliveries/s", f"{100 * share:.0f}%", share >= 0.3)
-        row("... every message exactly once", exactly_once(a), exactly_once(a).startswith("yes"))
+            row(
+                "... >= 30% of the reference's deliveries/s",
+                f"{100 * share:.0f}%",
+                share >= 0.3,
+            )
+        row(
+            "... every message exactly once",
+            exactly_once(a),
+            exactly_once(a).startswith("yes"),
+        )
     if "open" in f:
         a, _ = f["open"]
         p99 = a.get("lat_p99") or float("inf")
@@ -1104,11 +1251,19 @@ def targets(f: dict[str, Any], args: argparse.Namespace) -> list[str]:
         row(f"{args.idle:,} idle connections: < 20 KB each", f"{kb:.1f} KB", kb < 20)
     if "history" in f:
         p99 = f["history"][1]["p99"]
-        row(f"history p99 < 5 ms at {args.history_rows:,} messages", f"{p99:.2f} ms", p99 < 5)
+        row(
+            f"history p99 < 5 ms at {args.history_rows:,} messages",
+            f"{p99:.2f} ms",
+            p99 < 5,
+        )
     for key in ("page_home, signed in", "page_room"):
         if key in f:
             size = f[key]["wire_bytes"]
-            row(f"{key[5:]} page < 60 KB compressed", f"{size / 1024:.1f} KB", size < 60 * 1024)
+            row(
+                f"{key[5:]} page < 60 KB compressed",
+                f"{size / 1024:.1f} KB",
+                size < 60 * 1024,
+            )
     return rows
 
 
