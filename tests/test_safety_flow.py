@@ -582,6 +582,38 @@ async def test_a_live_facilitator_s_heartbeat_keeps_them_online(
     await fac.close()
 
 
+async def test_one_refresh_keeps_every_connection_of_the_process_online(
+    server, client, clock, room: Room, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from safespace.web import ws as ws_module
+
+    monkeypatch.setattr(ws_module, "PRESENCE_EVERY", 0.05)
+    sockets = [
+        await open_ws(server, room.fac.token),
+        await open_ws(server, room.fac.token),  # a phone and a laptop
+        await open_ws(server, room.alice.token),
+    ]
+
+    async def live_rows() -> int:
+        return int(
+            await db_scalar(
+                server,
+                "SELECT COUNT(*) FROM presence WHERE expires_at > :now",
+                now=server.svc.clock.now(),
+            )
+        )
+
+    assert await live_rows() == 3
+    clock.advance(seconds=safety_actions.PRESENCE_TTL.total_seconds() + 1)
+
+    async def all_back() -> bool:
+        return await live_rows() == 3
+
+    await eventually(all_back)
+    for ws in sockets:
+        await ws.close()
+
+
 # --------------------------------------------------------------------------- the queue
 
 

@@ -90,13 +90,17 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc.broker.subscribe(hub.handle)
         await services.start(svc)
-        task = asyncio.create_task(_periodic(svc))
+        tasks = [
+            asyncio.create_task(_periodic(svc)),
+            asyncio.create_task(ws.keep_present(svc, hub)),
+        ]
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await services.stop(svc)
 
     app = SafeSpaceApp(

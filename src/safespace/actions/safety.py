@@ -48,13 +48,18 @@ async def enter(svc: Services, user_id: int, group_ids: list[int]) -> str:
     return presence_id
 
 
-async def still_here(svc: Services, presence_id: str) -> None:
+async def still_here(svc: Services, presence_ids: list[str]) -> None:
+    """A process's live connections, all refreshed at once (web/ws.py's keep_present)."""
+    if not presence_ids:
+        return
     async with transaction(svc) as tx:
-        await tx.session.execute(
-            update(Presence)
-            .where(Presence.id == presence_id)
-            .values(expires_at=svc.clock.now() + PRESENCE_TTL)
-        )
+        until = svc.clock.now() + PRESENCE_TTL
+        for start in range(0, len(presence_ids), 500):  # bounded IN lists
+            await tx.session.execute(
+                update(Presence)
+                .where(Presence.id.in_(presence_ids[start : start + 500]))
+                .values(expires_at=until)
+            )
 
 
 async def leave(svc: Services, presence_id: str, group_ids: list[int]) -> None:

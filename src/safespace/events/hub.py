@@ -54,7 +54,8 @@ class Connection:
         # Paused rooms where nothing had been delivered yet: the first seq held back, so
         # the end of the break knows where to catch up from.
         self.held_from: dict[int, int] = {}
-        self.break_changes = 0  # bumped on every break event (see web/ws.py's heartbeat)
+        self.break_changes = 0  # bumped on every break event (see web/ws.py's keep_present)
+        self.presence: str | None = None  # its presence row (actions/safety.py)
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(QUEUE_LIMIT)
         self.closed = False
 
@@ -185,6 +186,9 @@ class Hub:
 
     def connection_count(self) -> int:
         return sum(len(c) for c in self.by_user.values())
+
+    def connections(self) -> list[Connection]:
+        return [conn for conns in self.by_user.values() for conn in conns]
 
     def handle(self, event: dict[str, Any]) -> None:
         kind = event.get("kind")

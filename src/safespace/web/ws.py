@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 import orjson
@@ -17,7 +18,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from safespace.actions import safety
 from safespace.actions.messages import post_message
 from safespace.errors import AppError
-from safespace.events.hub import Connection, encode
+from safespace.events.hub import Connection, Hub, encode
 from safespace.queries import safety as safety_queries
 from safespace.queries.accounts import Principal
 from safespace.queries.filters import reader_for
@@ -159,8 +160,8 @@ async def _serve(ws: WebSocket, svc: Services, principal: Principal, hello: dict
             if conn.rooms.get(r) is None:
                 conn.rooms[r] = now_at.get(r, 0)
     presence = await safety.enter(svc, user.id, sorted(conn.facilitates))
+    conn.presence = presence  # kept fresh by keep_present, with the process's others
     writer: asyncio.Task[None] | None = None
-    heartbeat: asyncio.Task[None] | None = None
     try:
         await ws.send_text(
             encode(
@@ -199,7 +200,6 @@ async def _serve(ws: WebSocket, svc: Services, principal: Principal, hello: dict
                         )
                     )
         writer = asyncio.create_task(conn.run_writer())
-        heartbeat = asyncio.create_task(_keep_present(svc, presence, conn))
         reader = asyncio.create_task(_read_loop(ws, svc, conn, user))
         done, _ = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
         for task in (writer, reader):
@@ -211,35 +211,43 @@ async def _serve(ws: WebSocket, svc: Services, principal: Principal, hello: dict
         pass
     finally:
         hub.remove(conn)
-        if heartbeat is not None:
-            heartbeat.cancel()
         with contextlib.suppress(Exception):
             await safety.leave(svc, presence, sorted(conn.facilitates))
 
 
-async def _keep_present(svc: Services, presence: str, conn: Connection) -> None:
-    """Keep this connection counted as online, and end breaks whose time is up (nobody
-    posts an event for that): the rooms resume and catch up on what was held back."""
+async def keep_present(svc: Services, hub: Hub) -> None:
+    """One loop per process, not a task per connection: every PRESENCE_EVERY seconds this
+    process's connections are counted online again in one statement, and breaks whose time
+    is up end (nobody posts an event for that): those rooms resume and catch up."""
+    last = time.monotonic()
     while True:
-        await asyncio.sleep(PRESENCE_EVERY)
-        with contextlib.suppress(Exception):
-            await safety.still_here(svc, presence)
-        if not conn.paused:
+        await asyncio.sleep(min(1.0, PRESENCE_EVERY))  # re-read: tests shorten it
+        if time.monotonic() - last < PRESENCE_EVERY:
             continue
-        changes = conn.break_changes
+        last = time.monotonic()
+        conns = hub.connections()
         try:
-            async with svc.db.read() as session:
-                still = set(
-                    await safety_queries.rooms_on_break(session, conn.user_id, svc.clock.now())
-                )
+            await safety.still_here(svc, [c.presence for c in conns if c.presence])
         except Exception:
-            log.warning("could not check whether a break has ended")
-            continue
-        if conn.break_changes != changes:
-            continue  # a break began or ended meanwhile: look again next time
-        for rid in sorted(conn.paused - still):
-            conn.paused.discard(rid)
-            conn.push_resync(rid)
+            log.warning("could not refresh this process's presence rows")
+        for conn in conns:
+            if conn.paused and not conn.closed:
+                await _end_breaks(svc, conn)
+
+
+async def _end_breaks(svc: Services, conn: Connection) -> None:
+    changes = conn.break_changes
+    try:
+        async with svc.db.read() as session:
+            still = set(await safety_queries.rooms_on_break(session, conn.user_id, svc.clock.now()))
+    except Exception:
+        log.warning("could not check whether a break has ended")
+        return
+    if conn.break_changes != changes:
+        return  # a break began or ended meanwhile: look again next time
+    for rid in sorted(conn.paused - still):
+        conn.paused.discard(rid)
+        conn.push_resync(rid)
 
 
 async def _read_loop(ws: WebSocket, svc: Services, conn: Connection, user: Any) -> None:
