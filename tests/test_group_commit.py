@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from helpers import Room, create_group, history, join, privileged, signup
-from safespace.actions.messages import Posted, check_post, post_message
-from safespace.actions.posting import line_of
+from safespace.actions.messages import check_post, post_message
+from safespace.actions.posting import Posted, line_of
 from safespace.db.models import User
 from safespace.errors import AppError
 
@@ -31,21 +31,16 @@ async def _members(server: Any, client: Any, room: Room, count: int) -> list[Use
     return users
 
 
-async def _all_at_once(server: Any, posts: list[tuple[User, str, str]]) -> list[Any]:
+async def _all_at_once(server: Any, room_id: int, posts: list[tuple[User, str, str]]) -> list[Any]:
     """Every post submitted in the same moment, as a burst of senders would."""
     return await asyncio.gather(
-        *(post_message(server.svc, u, _room_id(server), cid, body) for u, cid, body in posts),
+        *(post_message(server.svc, u, room_id, cid, body) for u, cid, body in posts),
         return_exceptions=True,
     )
 
 
-def _room_id(server: Any) -> int:
-    return server.room_id  # type: ignore[no-any-return]
-
-
 @pytest.fixture
 async def burst(server: Any, client: Any, room: Room) -> tuple[Any, list[User]]:
-    server.room_id = room.id
     return server, await _members(server, client, room, 12)
 
 
@@ -56,7 +51,7 @@ async def test_a_burst_is_written_together_in_one_gap_free_order(
     line = line_of(server.svc, check_post)
     before = line.batches
     posts = [(u, f"burst-{i}-{j}", f"hello {i}.{j}") for j in range(2) for i, u in enumerate(users)]
-    answers = await _all_at_once(server, posts)
+    answers = await _all_at_once(server, room.id, posts)
     assert all(isinstance(a, Posted) and not a.duplicate for a in answers), answers
     # Far fewer transactions than posts: that is the point.
     assert line.batches - before < len(posts) / 4
@@ -85,7 +80,7 @@ async def test_a_refused_post_leaves_the_rest_of_its_batch_alone(
     posts.append((users[0], "again-0", "too soon"))
     # The same post sent twice at once (a retry racing the original): stored once.
     posts.append((users[1], "ok-1", "fine 1"))
-    answers = await _all_at_once(server, posts)
+    answers = await _all_at_once(server, room.id, posts)
     good = answers[: len(users)]
     assert all(isinstance(a, Posted) and not a.duplicate for a in good), good
     too_soon = answers[len(users)]
@@ -112,7 +107,7 @@ async def test_a_failure_below_the_checks_costs_only_the_post_that_caused_it(
 
     monkeypatch.setattr(keys, "seal_text", failing_seal)
     posts = [(u, f"p-{i}", "poison" if i == 3 else f"fine {i}") for i, u in enumerate(users)]
-    answers = await _all_at_once(server, posts)
+    answers = await _all_at_once(server, room.id, posts)
     assert isinstance(answers[3], RuntimeError)
     others = [a for i, a in enumerate(answers) if i != 3]
     assert all(isinstance(a, Posted) for a in others), others

@@ -27,9 +27,6 @@ MAX_BODY = 4000
 MAX_CLIENT_ID = 64
 
 
-__all__ = ["Posted", "post_message"]
-
-
 def check_body(body: object) -> str:
     if not isinstance(body, str) or not body.strip():
         raise invalid("Write something before sending.", field="body")

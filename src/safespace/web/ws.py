@@ -232,7 +232,10 @@ async def keep_present(svc: Services, hub: Hub) -> None:
             log.warning("could not refresh this process's presence rows")
         for conn in conns:
             if conn.paused and not conn.closed:
-                await _end_breaks(svc, conn)
+                try:
+                    await _end_breaks(svc, conn)
+                except Exception:  # one connection's trouble must not stop the loop
+                    log.exception("ending a break failed")
 
 
 async def _end_breaks(svc: Services, conn: Connection) -> None:
