@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export SAFESPACE_DATA_DIR ?= data
 
-.PHONY: run test check lint types test-sqlite test-postgres browser screenshots clean
+.PHONY: run test check lint types test-sqlite test-postgres browser nginx screenshots clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "SafeSpace needs Python 3.11 or newer"'
@@ -35,6 +35,19 @@ browser: $(STAMP)
 	  $(BIN)/playwright install chromium; \
 	fi
 
+# nginx for the tests that run deploy/nginx/safespace.conf in front of two processes
+# (tests/test_multiprocess.py, PostgreSQL run): Debian's package where we are root. The
+# package's own service is stopped: the tests start nginx themselves, on free ports.
+nginx:
+	@if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then \
+	  echo "nginx found."; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; \
+	  /usr/sbin/nginx -s quit 2>/dev/null || true; \
+	else \
+	  echo "nginx is not installed: the tests through nginx will be skipped (they fail under CI=true)."; \
+	fi
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts
 	$(BIN)/ruff format --check src tests scripts
@@ -45,7 +58,7 @@ types: $(STAMP)
 test-sqlite: $(STAMP) browser
 	SAFESPACE_TEST_DB=sqlite $(BIN)/pytest -p no:cacheprovider
 
-test-postgres: $(STAMP) browser
+test-postgres: $(STAMP) browser nginx
 	SAFESPACE_TEST_DB=postgres $(BIN)/pytest -p no:cacheprovider
 
 test: lint types test-sqlite test-postgres

@@ -3,8 +3,10 @@
 Each test starts its own redis-server on a free port (so one can be killed and restarted
 without touching anyone else's) and two real `safespace serve` subprocesses, A and B, on
 one fresh PostgreSQL database made for this module. People and groups are made through
-the HTTP API; members talk over real websockets. There is no load balancer: a client
-"reconnects through the balancer" by connecting to the process that is still up.
+the HTTP API; members talk over real websockets. Most tests have no load balancer: a client
+"reconnects through the balancer" by connecting to the process that is still up. The last
+two put nginx, with the shipped deploy/nginx/safespace.conf, in front of both
+(tests/nginx_server.py), and clients only ever know nginx's address.
 
 PostgreSQL only: on SQLite every process would have to share one file, which is not a
 supported way to run several processes. The SAFESPACE_TEST_DB=postgres run of the suite
@@ -23,7 +25,7 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,7 @@ from helpers import (
     signup,
     unique_name,
 )
+from nginx_server import Front, NginxServer
 from redis_server import IN_CI, RedisServer, free_port
 from safespace import services
 from safespace.actions import accounts
@@ -295,7 +298,7 @@ class Peer:
     frames: list[dict[str, Any]] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     ready: dict[str, Any] | None = None
-    process: Process | None = None
+    process: Process | Front | None = None
     _conn: ClientConnection | None = None
     _reader: asyncio.Task[None] | None = None
     _waiting: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
@@ -306,8 +309,14 @@ class Peer:
 
     async def connect(self, process: Process) -> None:
         await self.close()
+        secure = getattr(process, "ssl", None)  # through nginx: wss with the test's cert
         conn = await connect(
-            process.ws_url, proxy=None, open_timeout=WAIT, close_timeout=2, max_size=2**22
+            process.ws_url,
+            proxy=None,
+            open_timeout=WAIT,
+            close_timeout=2,
+            max_size=2**22,
+            **({"ssl": secure} if secure is not None else {}),
         )
         try:
             hello = {
@@ -380,7 +389,7 @@ class Peer:
         self._conn = self._reader = None
 
 
-async def peers_on(group: Group, processes: list[Process]) -> list[Peer]:
+async def peers_on(group: Group, processes: list[Process] | list[Front]) -> list[Peer]:
     """One connected peer per member, on the given processes in turn."""
     peers = []
     for i, member in enumerate(group.members):
@@ -426,7 +435,7 @@ async def _send_all(
     quota: int,
     sent: dict[str, str],
     acked: dict[str, dict[str, Any]],
-    fallback: Process,
+    fallback: Process | Front,
 ) -> None:
     """Send `quota` messages one after another. When the connection is lost, reconnect
     (to `fallback`, the process still up) resuming from the last seq seen, and send the
@@ -611,6 +620,94 @@ async def test_a_process_killed_mid_traffic_loses_no_acknowledged_message(
         by_seq = {m["seq"]: m["body"] for m in history}
         for client_id, message in acked.items():
             assert by_seq[message["seq"]] == sent[client_id]
+        await until(
+            lambda: all(len(p.messages) >= len(history) for p in peers),
+            "every member to have every message",
+            logs=cluster.logs,
+        )
+        assert_everyone_saw(peers, history)
+    finally:
+        await close_all(peers)
+
+
+# --------------------------------------------------------------------------- through nginx
+
+
+@pytest.fixture
+async def front(cluster: Cluster, tmp_path: Path) -> AsyncIterator[Front]:
+    """nginx with the shipped deploy/nginx/safespace.conf in front of A and B."""
+    nginx = NginxServer(tmp_path, [cluster.a.port, cluster.b.port])
+    await nginx.start()
+    try:
+        yield nginx.front
+    finally:
+        nginx.stop()
+
+
+def front_client(front: Front) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=front.url, verify=front.ssl, timeout=WAIT, trust_env=False)
+
+
+async def test_through_nginx_members_talk_live_over_tls(cluster: Cluster, front: Front) -> None:
+    async with httpx.AsyncClient(base_url=front.http_url, trust_env=False) as plain:
+        r = await plain.get("/g/anything")
+        assert r.status_code == 301
+        assert r.headers["location"].startswith("https://")
+    async with front_client(front) as client:
+        r = await client.get("/healthz")
+        assert r.status_code == 200
+        assert r.headers["server"] == "nginx"  # server_tokens off: no version
+        assert "content-security-policy" in r.headers  # the app's headers come through
+
+    group = await group_with(cluster, 4)
+    peers = await peers_on(group, [front])  # least_conn spreads them over A and B
+    sent: dict[str, str] = {}
+    acked: dict[str, dict[str, Any]] = {}
+    try:
+        await asyncio.gather(*(_send_all(p, 10, sent, acked, front) for p in peers))
+        async with front_client(front) as client:
+            r = await client.post(
+                f"/api/v1/rooms/{group.room_id}/messages",
+                json={"client_id": uuid.uuid4().hex, "body": "posted over HTTPS via nginx"},
+                headers=group.members[0].headers,
+            )
+            assert r.status_code == 201, r.text
+        await until(
+            lambda: all(len(p.messages) >= 41 for p in peers),
+            "every message to every member through nginx",
+            logs=cluster.logs,
+        )
+        history = await full_history(cluster.a.url, group.members[1], group.room_id)
+        assert len(history) == 41 and len(acked) == 40
+        assert_everyone_saw(peers, history)
+    finally:
+        await close_all(peers)
+
+
+async def test_through_nginx_a_killed_process_loses_no_acknowledged_message(
+    cluster: Cluster, front: Front
+) -> None:
+    group = await group_with(cluster, 4)
+    peers = await peers_on(group, [front])
+    sent: dict[str, str] = {}
+    acked: dict[str, dict[str, Any]] = {}
+    quota = 25
+    try:
+        senders = asyncio.gather(*(_send_all(p, quota, sent, acked, front) for p in peers))
+        await until(lambda: len(acked) >= 25 or senders.done(), "traffic before the kill")
+        assert not senders.done(), "the senders finished before the kill: make them slower"
+        await cluster.a.sigkill()
+        # Whoever was on A reconnects to the same address; nginx sends them to B, where
+        # they resume from their last seq and send what wasn't acked again.
+        await asyncio.wait_for(senders, 90)
+        assert len(acked) == len(sent) == quota * len(peers)
+        readies = sum(f.get("type") == "ready" for p in peers for f in p.frames)
+        assert readies > len(peers), "nobody was on A: the kill tested nothing"
+
+        history = await full_history(cluster.b.url, group.members[0], group.room_id)
+        bodies = Counter(m["body"] for m in history)
+        assert all(count == 1 for count in bodies.values()), "a message stored twice"
+        assert set(bodies) == {m["body"] for m in acked.values()} == set(sent.values())
         await until(
             lambda: all(len(p.messages) >= len(history) for p in peers),
             "every member to have every message",
