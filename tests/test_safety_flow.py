@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from helpers import (
     WS,
@@ -45,6 +46,7 @@ from helpers import (
     signup,
 )
 from safespace.actions import safety as safety_actions
+from safespace.db.models import Presence
 from safespace.queries.messages import iso
 from safespace.safety.assess import assess
 from safespace.safety.guide import escalation_guide
@@ -582,6 +584,23 @@ async def test_a_live_facilitator_s_heartbeat_keeps_them_online(
     await fac.close()
 
 
+async def test_ready_says_per_room_whether_someone_who_runs_it_is_here(server, client) -> None:
+    here, away = await privileged(server), await privileged(server)
+    watched, quiet = await create_group(client, here), await create_group(client, away)
+    member = await signup(client)
+    await join(client, member, watched)
+    await join(client, member, quiet)
+    fac_ws = await open_ws(server, here.token)
+    ws = await open_ws(server, member.token)
+    assert ws.ready is not None
+    assert ws.ready["facilitators_online"] == {
+        str(watched["room_id"]): True,
+        str(quiet["room_id"]): False,
+    }
+    await ws.close()
+    await fac_ws.close()
+
+
 async def test_one_refresh_keeps_every_connection_of_the_process_online(
     server, client, clock, room: Room, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -595,13 +614,13 @@ async def test_one_refresh_keeps_every_connection_of_the_process_online(
     ]
 
     async def live_rows() -> int:
-        return int(
-            await db_scalar(
-                server,
-                "SELECT COUNT(*) FROM presence WHERE expires_at > :now",
-                now=server.svc.clock.now(),
+        async with server.svc.db.read() as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(Presence)
+                .where(Presence.expires_at > server.svc.clock.now())
             )
-        )
+        return int(count or 0)
 
     assert await live_rows() == 3
     clock.advance(seconds=safety_actions.PRESENCE_TTL.total_seconds() + 1)

@@ -208,16 +208,19 @@ async def posting_facts(
     return PostingFacts(_access_from(row, user.id), row[16], row[17], bool(row[18]))
 
 
-async def member_room_ids(session: AsyncSession, user_id: int) -> list[int]:
+async def member_rooms(session: AsyncSession, user_id: int) -> dict[int, int]:
+    """room id -> group id for every room this person may enter (the rule of _access_query:
+    every main room of their groups, their own private line, and every room of a group
+    they run)."""
     q = (
-        select(Room.id)
+        select(Room.id, Room.group_id)
         .join(Membership, Membership.group_id == Room.group_id)
         .where(
             Membership.user_id == user_id,
             or_(Room.kind == "main", Room.member_id == user_id, Membership.role == "facilitator"),
         )
     )
-    return list((await session.scalars(q)).all())
+    return {rid: gid for rid, gid in (await session.execute(q)).all()}
 
 
 async def facilitated_group_ids(session: AsyncSession, user_id: int) -> list[int]:

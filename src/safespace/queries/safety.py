@@ -84,15 +84,24 @@ async def facilitators_online(session: AsyncSession, group_id: int, now: datetim
     return int(await session.scalar(q) or 0)
 
 
-async def room_groups(session: AsyncSession, user: User) -> dict[int, int]:
-    """room id -> group id for every room this person may be in."""
-    from safespace.queries.rooms import member_room_ids
-
-    ids = await member_room_ids(session, user.id)
-    if not ids:
+async def facilitators_online_in(
+    session: AsyncSession, group_ids: list[int], now: datetime
+) -> dict[int, int]:
+    """facilitators_online for several groups in one query (a socket's hello)."""
+    if not group_ids:
         return {}
-    rows = await session.execute(select(Room.id, Room.group_id).where(Room.id.in_(ids)))
-    return {rid: gid for rid, gid in rows}
+    q = (
+        select(Membership.group_id, func.count(func.distinct(Presence.user_id)))
+        .join(Membership, Membership.user_id == Presence.user_id)
+        .where(
+            Membership.group_id.in_(group_ids),
+            Membership.role == "facilitator",
+            Presence.expires_at > now,
+        )
+        .group_by(Membership.group_id)
+    )
+    counts = {gid: int(n) for gid, n in (await session.execute(q)).all()}
+    return {gid: counts.get(gid, 0) for gid in group_ids}
 
 
 async def rooms_on_break(session: AsyncSession, user_id: int, now: datetime) -> list[int]:

@@ -23,7 +23,12 @@ from safespace.queries import safety as safety_queries
 from safespace.queries.accounts import Principal
 from safespace.queries.filters import reader_for
 from safespace.queries.messages import between, history, readable
-from safespace.queries.rooms import access_room_as_member, facilitated_group_ids, last_seqs
+from safespace.queries.rooms import (
+    access_room_as_member,
+    facilitated_group_ids,
+    last_seqs,
+    member_rooms,
+)
 from safespace.services import Services
 from safespace.web.deps import resolve_principal, same_origin
 
@@ -122,25 +127,24 @@ async def _serve(ws: WebSocket, svc: Services, principal: Principal, hello: dict
     conn = Connection(ws.send_text, ws.close, user.id, principal.session.id, fetch_gap)
     now = svc.clock.now()
     async with svc.db.read() as session:
-        rooms = await safety_queries.room_groups(session, user)
+        rooms = await member_rooms(session, user.id)
         # The groups this person runs: their flags and alerts, warned messages in full (as
         # the HTTP history shows them). An admin is told of an alert elsewhere only when
         # nobody who runs that group is online (events/hub.py).
-        conn.facilitates = set(await facilitated_group_ids(session, user.id))
+        runs = await facilitated_group_ids(session, user.id)
+        conn.facilitates = set(runs)
         conn.reader = await reader_for(session, user.id)
         conn.paused = set(await safety_queries.rooms_on_break(session, user.id, now))
-        online = {
-            gid: await safety_queries.facilitators_online(session, gid, now)
-            for gid in set(rooms.values())
-        }
+        online = await safety_queries.facilitators_online_in(
+            session, sorted(set(rooms.values())), now
+        )
         # Urgent alerts nobody has picked up yet: a facilitator's own groups, an admin's
-        # every group (the queue's reach, queries/safety.py).
+        # every group (the queue's reach, queries/safety.facilitated_groups).
+        reach = (
+            runs if user.role != "admin" else await safety_queries.facilitated_groups(session, user)
+        )
         waiting = await safety_queries.flags_for(
-            session,
-            svc.keys,
-            await safety_queries.facilitated_groups(session, user),
-            statuses=("open",),
-            urgent_only=True,
+            session, svc.keys, reach, statuses=("open",), urgent_only=True
         )
     conn.is_admin = user.role == "admin"
     room_ids = list(rooms)
