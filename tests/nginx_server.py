@@ -14,34 +14,24 @@ import datetime
 import ipaddress
 import os
 import re
-import shutil
 import ssl
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from redis_server import IN_CI, free_port
+from subprocesses import binary, end_process, free_port
 
 SITE = Path(__file__).resolve().parent.parent / "deploy" / "nginx" / "safespace.conf"
 START_TIMEOUT = 15.0
 
 
 def nginx_binary() -> str:
-    found = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
-    )
-    if found is None:
-        reason = "these tests run nginx in front of SafeSpace, and none is installed"
-        if IN_CI:
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
-    return found
+    return binary("nginx", "/usr/sbin/nginx", "these tests run nginx in front of SafeSpace")
 
 
 def _self_signed(directory: Path) -> tuple[Path, Path]:
@@ -164,14 +154,7 @@ class NginxServer:
                 await asyncio.sleep(0.05)
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        end_process(self.proc)
 
     def log_tail(self, chars: int = 3000) -> str:
         out = []

@@ -8,34 +8,16 @@ the test instead of skipping it.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import socket
 import subprocess
 from pathlib import Path
 
-import pytest
+from subprocesses import binary, end_process, free_port
 
-IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 START_TIMEOUT = 15.0
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def redis_server_binary() -> str:
-    found = shutil.which("redis-server") or (
-        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
-    )
-    if found is None:
-        reason = "these tests start their own redis-server, and none is installed"
-        if IN_CI:
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
-    return found
+    return binary("redis-server", "/usr/bin/redis-server", "these tests start their own Redis")
 
 
 class RedisServer:
@@ -109,13 +91,7 @@ class RedisServer:
 
     def stop(self) -> None:
         """For finally blocks: ends the server whatever state it is in."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.kill()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
+        end_process(self.proc, kill=True)
 
     def log_tail(self, chars: int = 2000) -> str:
         try:

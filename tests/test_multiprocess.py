@@ -49,11 +49,12 @@ from helpers import (
     unique_name,
 )
 from nginx_server import Front, NginxServer
-from redis_server import IN_CI, RedisServer, free_port
+from redis_server import RedisServer
 from safespace import services
 from safespace.actions import accounts
 from safespace.services import build_services
 from safespace.settings import Settings
+from subprocesses import IN_CI, end_process, free_port
 
 pytestmark = [
     pytest.mark.postgres_only,  # left out of the SQLite run (tests/conftest.py)
@@ -144,15 +145,7 @@ class Process:
 
     def stop(self) -> None:
         """For finally blocks: SIGTERM, then SIGKILL if it hasn't gone within 10 s."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(10)
+        end_process(self.proc)
 
     def log_tail(self, chars: int = 4000) -> str:
         try:
@@ -430,6 +423,30 @@ def assert_everyone_saw(peers: list[Peer], history: list[dict[str, Any]]) -> Non
         )
 
 
+async def assert_nothing_lost(
+    cluster: Cluster,
+    group: Group,
+    peers: list[Peer],
+    sent: dict[str, str],
+    acked: dict[str, dict[str, Any]],
+) -> None:
+    """After A was killed: every acknowledged message is stored once, under the seq its
+    ack gave, nothing else is (every send was acked), and every member saw it all."""
+    history = await full_history(cluster.b.url, group.members[0], group.room_id)
+    bodies = Counter(m["body"] for m in history)
+    assert all(count == 1 for count in bodies.values()), "a message stored twice"
+    assert set(bodies) == {m["body"] for m in acked.values()} == set(sent.values())
+    by_seq = {m["seq"]: m["body"] for m in history}
+    for client_id, message in acked.items():
+        assert by_seq[message["seq"]] == sent[client_id]
+    await until(
+        lambda: all(len(p.messages) >= len(history) for p in peers),
+        "every member to have every message",
+        logs=cluster.logs,
+    )
+    assert_everyone_saw(peers, history)
+
+
 async def _send_all(
     peer: Peer,
     quota: int,
@@ -612,20 +629,7 @@ async def test_a_process_killed_mid_traffic_loses_no_acknowledged_message(
         assert all(p.process is cluster.b for p in on_a)
         assert len(acked) == len(sent) == quota * len(peers)
 
-        history = await full_history(cluster.b.url, group.members[0], group.room_id)
-        bodies = Counter(m["body"] for m in history)
-        assert all(count == 1 for count in bodies.values()), "a message stored twice"
-        # Every acknowledged message is there once; nothing else is (every send was acked).
-        assert set(bodies) == {m["body"] for m in acked.values()} == set(sent.values())
-        by_seq = {m["seq"]: m["body"] for m in history}
-        for client_id, message in acked.items():
-            assert by_seq[message["seq"]] == sent[client_id]
-        await until(
-            lambda: all(len(p.messages) >= len(history) for p in peers),
-            "every member to have every message",
-            logs=cluster.logs,
-        )
-        assert_everyone_saw(peers, history)
+        await assert_nothing_lost(cluster, group, peers, sent, acked)
     finally:
         await close_all(peers)
 
@@ -704,15 +708,6 @@ async def test_through_nginx_a_killed_process_loses_no_acknowledged_message(
         readies = sum(f.get("type") == "ready" for p in peers for f in p.frames)
         assert readies > len(peers), "nobody was on A: the kill tested nothing"
 
-        history = await full_history(cluster.b.url, group.members[0], group.room_id)
-        bodies = Counter(m["body"] for m in history)
-        assert all(count == 1 for count in bodies.values()), "a message stored twice"
-        assert set(bodies) == {m["body"] for m in acked.values()} == set(sent.values())
-        await until(
-            lambda: all(len(p.messages) >= len(history) for p in peers),
-            "every member to have every message",
-            logs=cluster.logs,
-        )
-        assert_everyone_saw(peers, history)
+        await assert_nothing_lost(cluster, group, peers, sent, acked)
     finally:
         await close_all(peers)
