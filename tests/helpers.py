@@ -467,3 +467,45 @@ def run_isolated(coro: Any) -> Any:
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()
+
+
+# ----------------------------------------------------------------------- guests
+
+
+async def allow_guests(client: httpx.AsyncClient, room: Room, **more: object) -> None:
+    r = await client.patch(
+        f"/api/v1/groups/{room.group['slug']}/settings",
+        json={"guests_allowed": True, **more},
+        headers=room.fac.headers,
+    )
+    assert r.status_code == 200, r.text
+
+
+async def invite(client: httpx.AsyncClient, room: Room, who: Account, kind: str = "guest") -> str:
+    r = await client.post(
+        f"/api/v1/groups/{room.group['slug']}/invites", json={"kind": kind}, headers=who.headers
+    )
+    assert r.status_code == 201, r.text
+    url = r.json()["invite"]["url"]
+    assert url.endswith("/invite/" + r.json()["invite"]["token"])
+    return r.json()["invite"]["token"]  # type: ignore[no-any-return]
+
+
+async def accept(client: httpx.AsyncClient, who: Account, token: str) -> httpx.Response:
+    look = await client.get(f"/api/v1/invites/{token}", headers=who.headers)
+    version = look.json()["invite"]["group"]["rules_version"] if look.status_code == 200 else 1
+    return await client.post(
+        f"/api/v1/invites/{token}/accept",
+        json={"accept_rules_version": version},
+        headers=who.headers,
+    )
+
+
+async def guest_of_alice(client: httpx.AsyncClient, room: Room) -> Account:
+    await allow_guests(client, room)
+    token = await invite(client, room, room.alice)
+    guest = await signup(client)
+    r = await accept(client, guest, token)
+    assert r.status_code == 200, r.text
+    assert r.json()["membership"]["role"] == "guest"
+    return guest

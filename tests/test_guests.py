@@ -6,49 +6,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import httpx
-
-from helpers import PASSWORD, Account, Room, assert_error, new_client_id, open_ws, post, signup
+from helpers import (
+    PASSWORD,
+    Room,
+    accept,
+    allow_guests,
+    assert_error,
+    guest_of_alice,
+    invite,
+    new_client_id,
+    open_ws,
+    post,
+    signup,
+)
 from safespace.actions.jobs import run_due_jobs
-
-
-async def allow_guests(client: httpx.AsyncClient, room: Room, **more: object) -> None:
-    r = await client.patch(
-        f"/api/v1/groups/{room.group['slug']}/settings",
-        json={"guests_allowed": True, **more},
-        headers=room.fac.headers,
-    )
-    assert r.status_code == 200, r.text
-
-
-async def invite(client: httpx.AsyncClient, room: Room, who: Account, kind: str = "guest") -> str:
-    r = await client.post(
-        f"/api/v1/groups/{room.group['slug']}/invites", json={"kind": kind}, headers=who.headers
-    )
-    assert r.status_code == 201, r.text
-    url = r.json()["invite"]["url"]
-    assert url.endswith("/invite/" + r.json()["invite"]["token"])
-    return r.json()["invite"]["token"]  # type: ignore[no-any-return]
-
-
-async def accept(client: httpx.AsyncClient, who: Account, token: str) -> httpx.Response:
-    look = await client.get(f"/api/v1/invites/{token}", headers=who.headers)
-    version = look.json()["invite"]["group"]["rules_version"] if look.status_code == 200 else 1
-    return await client.post(
-        f"/api/v1/invites/{token}/accept",
-        json={"accept_rules_version": version},
-        headers=who.headers,
-    )
-
-
-async def guest_of_alice(client: httpx.AsyncClient, room: Room) -> Account:
-    await allow_guests(client, room)
-    token = await invite(client, room, room.alice)
-    guest = await signup(client)
-    r = await accept(client, guest, token)
-    assert r.status_code == 200, r.text
-    assert r.json()["membership"]["role"] == "guest"
-    return guest
 
 
 async def test_a_guest_needs_the_group_to_allow_guests(client, room: Room) -> None:
@@ -161,10 +132,44 @@ async def test_a_guest_s_access_ends_when_their_host_leaves(server, client, room
         assert r.status_code == 204
         frame = await ws.expect("room_removed")
         assert frame["room_id"] == room.id
+        # the page can say why: it wasn't anything the guest did
+        assert frame["reason"] == "host_left"
     finally:
         await ws.close()
     r = await client.get(f"/api/v1/rooms/{room.id}/messages", headers=guest.headers)
     assert_error(r, 404, "not_found")
+    # and the group page says so when they come back later
+    page = await client.get(
+        f"/g/{room.group['slug']}", headers={"Cookie": f"ss_session={guest.token}"}
+    )
+    assert page.status_code == 200
+    assert "because the member who invited you is no longer in it" in page.text
+    # a member who simply isn't in the group is told nothing of the kind
+    other = await signup(client)
+    page = await client.get(
+        f"/g/{room.group['slug']}", headers={"Cookie": f"ss_session={other.token}"}
+    )
+    assert "the member who invited you" not in page.text
+
+
+async def test_a_removed_member_s_socket_gets_no_host_left_reason(
+    server, client, room: Room
+) -> None:
+    who = (await client.get("/api/v1/me/groups", headers=room.alice.headers)).json()["groups"][0]
+    ws = await open_ws(server, room.alice.token)
+    try:
+        r = await client.post(
+            f"/api/v1/groups/{room.group['slug']}/sanctions",
+            json={"kind": "removal", "alias": who["alias"], "rule": 1},
+            headers=room.fac.headers,
+        )
+        assert r.status_code == 201, r.text
+        frame = await ws.expect("sanction")  # the removal is told as a sanction
+        assert frame["sanction"]["kind"] == "removal"
+        frame = await ws.expect("room_removed")
+        assert "reason" not in frame
+    finally:
+        await ws.close()
 
 
 async def test_a_facilitator_removes_a_guest_and_a_ban_beats_a_new_invite(

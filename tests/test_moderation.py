@@ -16,6 +16,7 @@ from helpers import (
     assert_error,
     create_group,
     db_scalar,
+    guest_of_alice,
     history,
     join,
     new_client_id,
@@ -96,6 +97,70 @@ async def test_a_report_answers_the_same_whether_or_not_its_target_exists(
         f"/api/v1/rooms/{room.id}/reports", json={"seq": 1}, headers=outsider.headers
     )
     assert (r.status_code, r.json()) == answers[0]
+
+
+async def test_a_report_about_a_facilitator_goes_to_the_site_s_admins(
+    server, client, room: Room
+) -> None:
+    slug = room.group["slug"]
+    admin = await privileged(server, role="admin")
+    # a co-facilitator, so that the report isn't just hidden from the one it's about
+    bob_alias = await alias_of(client, room.bob, slug)
+    r = await client.put(
+        f"/api/v1/groups/{slug}/facilitators/{bob_alias}", headers=room.fac.headers
+    )
+    assert r.status_code == 200
+    msg = await post(client, room.fac, room.id, "Stop whining, everyone has problems.")
+    admin_ws = await open_ws(server, admin.token)
+    bob_ws = await open_ws(server, room.bob.token)
+    try:
+        r = await client.post(
+            f"/api/v1/rooms/{room.id}/reports",
+            json={"seq": msg["seq"], "rule": 1, "note": "Dismissive"},
+            headers=room.alice.headers,
+        )
+        # the reporter is thanked the same way as for any report
+        assert r.status_code == 202 and "facilitators" in r.json()["message"]
+        live = await until(admin_ws, "flag")
+        assert live["flag"]["for_admins"] is True
+        await bob_ws.send({"type": "ping"})
+        assert "flag" not in [f.get("type") for f in await bob_ws.until_pong()]
+    finally:
+        await admin_ws.close()
+        await bob_ws.close()
+    # neither the facilitator it's about nor their co-facilitator has it in their queue
+    for fac in (room.fac, room.bob):
+        items = (await client.get("/api/v1/flags", headers=fac.headers)).json()["flags"]
+        assert [f for f in items if f["kind"] == "report"] == []
+        # nor can they act on it: it doesn't exist for them
+        r = await client.post(
+            f"/api/v1/flags/{live['flag']['id']}",
+            json={"status": "resolved"},
+            headers=fac.headers,
+        )
+        assert_error(r, 404, "not_found")
+    # the admins' queue has it, with its note, and they can resolve it
+    items = (await client.get("/api/v1/flags", headers=admin.headers)).json()["flags"]
+    [item] = [f for f in items if f["kind"] == "report"]
+    assert item["for_admins"] is True and item["report_note"] == "Dismissive"
+    # it can't be handed to one of the group's facilitators
+    r = await client.post(
+        f"/api/v1/flags/{item['id']}/assign", json={"to": bob_alias}, headers=admin.headers
+    )
+    assert_error(r, 422, "invalid")
+    r = await client.post(
+        f"/api/v1/flags/{item['id']}", json={"status": "resolved"}, headers=admin.headers
+    )
+    assert r.status_code == 200
+    # a report about an ordinary member still goes to the group's facilitators
+    carol = await signup(client)
+    await join(client, carol, room.group)
+    other = await post(client, room.alice, room.id, "whatever")
+    await client.post(
+        f"/api/v1/rooms/{room.id}/reports", json={"seq": other["seq"]}, headers=carol.headers
+    )
+    items = (await client.get("/api/v1/flags", headers=room.fac.headers)).json()["flags"]
+    assert [(f["kind"], f["for_admins"]) for f in items] == [("report", False)]
 
 
 # ----------------------------------------------------------------------- sanctions
@@ -306,9 +371,8 @@ async def people(server, client, room: Room) -> dict[str, Account | None]:
     other_fac = await privileged(server)
     await create_group(client, other_fac)
     admin = await privileged(server, role="admin")
-    # Guests arrive with issue 6's invitations; until then a guest is an outsider who holds
-    # no membership, and is refused like one.
-    guest = await signup(client)
+    # A real guest: brought in by a member with an invitation link (read-only by default).
+    guest = await guest_of_alice(client, room)
     return {
         "anonymous": None,
         "member": room.alice,
@@ -349,7 +413,7 @@ async def test_who_may_read_the_audit_log(client, room: Room, people, kind: str)
     expected = {
         "anonymous": (401, None),
         "member": (200, False),
-        "guest": (404, None),
+        "guest": (200, False),  # a guest reads the public part, like a member
         "facilitator_here": (200, True),
         "facilitator_elsewhere": (404, None),
         "admin": (200, True),

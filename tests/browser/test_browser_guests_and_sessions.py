@@ -194,13 +194,13 @@ def test_guest_link_signup_read_only_then_writing_then_host_leaves(
         f"guest of {host_alias}"
     )
 
-    # The host leaves the group: the guest's open room says they're no longer in it.
+    # The host leaves the group: the guest's open room says their access ended, and why.
     mark_document(guest.page)
     host.goto(f"/g/{circle.slug}")
     with host.page.expect_navigation():
         host.page.get_by_role("button", name="Leave this group").click()
     guest.page.locator("#conn-status").filter(
-        has_text="You're no longer a member of this group."
+        has_text="Your guest access has ended, because the member who invited you"
     ).wait_for()
     assert guest.page.locator("#composer").is_hidden()
     assert guest.page.locator(".composer-area").is_hidden(), "no warning or ask controls either"
@@ -210,6 +210,12 @@ def test_guest_link_signup_read_only_then_writing_then_host_leaves(
     response = guest.goto(f"/g/{circle.slug}/room")
     assert response.status >= 400 or "/room" not in guest.page.url
     assert guest.page.locator("#composer").count() == 0
+    # Coming back to the group later, they're told why they're outside.
+    guest.goto(f"/g/{circle.slug}")
+    assert (
+        "the member who invited you is no longer in it" in guest.page.locator("main").inner_text()
+    )
+    shot(guest.page, "guest-group-after-host-left-desktop-light")
 
 
 def test_invite_only_group_and_a_member_link(

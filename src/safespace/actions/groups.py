@@ -352,7 +352,9 @@ async def end_guests_of(tx: Tx, group_id: int, host_id: int, rooms: list[int]) -
     )
     for uid in guests:
         audit.record(tx, None, "guest_access_ended", group_id=group_id, target_user_id=uid)
-        tx.on_commit(MembershipChanged(user_id=uid, removed=rooms, group_id=group_id))
+        tx.on_commit(
+            MembershipChanged(user_id=uid, removed=rooms, group_id=group_id, reason="host_left")
+        )
 
 
 TOPIC_KEYS = ("require_warning", "need_consent", "off_limits")

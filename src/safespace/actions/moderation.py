@@ -116,6 +116,15 @@ async def report(
                 raise invalid("Say which message or person you're reporting.")
             if subject == actor.id:
                 return THANKS
+            # A report about one of this group's facilitators goes to the site's admins.
+            about_facilitator = (
+                await tx.session.scalar(
+                    select(Membership.role).where(
+                        Membership.group_id == access.group_id, Membership.user_id == subject
+                    )
+                )
+                == "facilitator"
+            )
             flag = await _raise_flag(
                 tx,
                 Flag(
@@ -126,6 +135,7 @@ async def report(
                     subject_user_id=subject,
                     raised_by=actor.id,
                     rule=number,
+                    for_admins=about_facilitator,
                 ),
                 subject_alias=subject_alias,
             )

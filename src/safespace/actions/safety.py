@@ -126,7 +126,7 @@ async def _raise_flag(
             group_id=flag.group_id,
             flag=flag_dict(flag, message=message, subject_alias=subject_alias),
             urgent=urgent,
-            notify_admins=notify_admins,
+            notify_admins=notify_admins or flag.for_admins,
             guide=(
                 safety_queries.response_guide(tx.svc.settings.escalation_guide_file)
                 if urgent
@@ -176,6 +176,8 @@ async def _flag_for_facilitator(tx: Tx, actor: User, flag_id: int) -> Flag:
     if flag is None:
         raise not_found("That flag")
     if actor.role != "admin":
+        if flag.for_admins:
+            raise not_found("That flag")  # about a facilitator: the site's admins handle it
         role = await tx.session.scalar(
             select(Membership.role).where(
                 Membership.group_id == flag.group_id, Membership.user_id == actor.id
@@ -222,6 +224,11 @@ async def assign_flag(svc: Services, actor: User, flag_id: int, alias: object) -
             )
             if to is None:
                 raise invalid("That isn't one of this group's facilitators.", field="to")
+            if flag.for_admins:
+                raise invalid(
+                    "A report about one of this group's facilitators stays with the site's admins.",
+                    field="to",
+                )
         flag.assigned_to = to
         flag.updated_at = svc.clock.now()
         audit.record(

@@ -254,8 +254,10 @@ class Hub:
             # The group's facilitators, and admins: they may hold an alert for it from a
             # time when no facilitator was online, and should see it picked up.
             frame = encode({"type": "flag_updated", "flag": event["flag"]})
+            admins_only = bool(event["flag"].get("for_admins"))
             for conn in self._facilitators_of(event["group_id"], admins=True):
-                conn.push_frame(frame)
+                if conn.is_admin or not admins_only:
+                    conn.push_frame(frame)
         elif kind == "break_changed":
             for conn in list(self.by_user.get(event["user_id"], ())):
                 conn.break_changes += 1
@@ -315,9 +317,11 @@ class Hub:
             }
         )
         told = set()
-        for conn in self._facilitators_of(event["group_id"]):
-            conn.push_frame(frame)
-            told.add(conn)
+        # A report about one of the group's facilitators reaches the site's admins only.
+        if not event["flag"].get("for_admins"):
+            for conn in self._facilitators_of(event["group_id"]):
+                conn.push_frame(frame)
+                told.add(conn)
         if event.get("notify_admins"):
             # Nobody who runs the group is online: the operators hear of it instead.
             for conns in self.by_user.values():
@@ -370,4 +374,7 @@ class Hub:
                 if rid in conn.rooms:
                     del conn.rooms[rid]
                     self._discard(self.by_room, rid, conn)
-                    conn.push_frame({"type": "room_removed", "room_id": rid})
+                    frame: dict[str, Any] = {"type": "room_removed", "room_id": rid}
+                    if event.get("reason"):
+                        frame["reason"] = event["reason"]
+                    conn.push_frame(frame)

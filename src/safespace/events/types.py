@@ -37,6 +37,7 @@ class MembershipChanged(Event):
     group_id: int | None = None
     facilitator: bool = False  # they run this group: flags and full bodies reach them
     stepped_down: bool = False  # no longer runs this group (still a member)
+    reason: str | None = None  # why rooms were removed, when the page should say: "host_left"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from safespace.db.models import Group, GroupRules, GroupTag, Membership, Room, User
+from safespace.db.models import AuditEntry, Group, GroupRules, GroupTag, Membership, Room, User
 from safespace.errors import not_found
 
 SORTS = ("trending", "new", "name")
@@ -128,6 +128,18 @@ async def membership(session: AsyncSession, user: User, group_id: int) -> Member
     return await session.scalar(
         select(Membership).where(Membership.group_id == group_id, Membership.user_id == user.id)
     )
+
+
+async def guest_access_ended(session: AsyncSession, user: User, group_id: int) -> bool:
+    """Whether the last thing that happened to this (former) guest here is that their
+    access ended with their host's, so the group page can say why they're outside."""
+    last = await session.scalar(
+        select(AuditEntry.action)
+        .where(AuditEntry.group_id == group_id, AuditEntry.target_user_id == user.id)
+        .order_by(AuditEntry.id.desc())
+        .limit(1)
+    )
+    return last == "guest_access_ended"
 
 
 async def my_groups(session: AsyncSession, user: User) -> list[dict[str, Any]]:

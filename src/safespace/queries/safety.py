@@ -66,6 +66,7 @@ def flag_dict(
         "subject": {"alias": subject_alias} if subject_alias is not None else None,
         "message": message,
         "note": note,
+        "for_admins": bool(flag.for_admins),
         "created_at": iso(flag.created_at),
         "updated_at": iso(flag.updated_at),
     }
@@ -154,8 +155,10 @@ async def flags_for(
     statuses: tuple[str, ...] = ("open", "acknowledged"),
     urgent_only: bool = False,
     assigned_to: int | None = None,
+    admin: bool = False,
 ) -> list[dict[str, Any]]:
-    """The queue of the groups a facilitator runs (the caller decides which those are)."""
+    """The queue of the groups a facilitator runs (the caller decides which those are).
+    Reports about a group's own facilitators are in an admin's queue only."""
     if not group_ids:
         return []
     q = (
@@ -165,6 +168,8 @@ async def flags_for(
         .order_by(Flag.created_at.asc())
         .limit(QUEUE_LIMIT)
     )
+    if not admin:
+        q = q.where(Flag.for_admins.is_(False))
     if urgent_only:
         q = q.where(Flag.level == "imminent")
     if assigned_to is not None:  # a facilitator's own caseload

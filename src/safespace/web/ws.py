@@ -144,7 +144,12 @@ async def _serve(ws: WebSocket, svc: Services, principal: Principal, hello: dict
             runs if user.role != "admin" else await safety_queries.facilitated_groups(session, user)
         )
         waiting = await safety_queries.flags_for(
-            session, svc.keys, reach, statuses=("open",), urgent_only=True
+            session,
+            svc.keys,
+            reach,
+            statuses=("open",),
+            urgent_only=True,
+            admin=user.role == "admin",
         )
     conn.is_admin = user.role == "admin"
     room_ids = list(rooms)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from safespace.db.base import Base, UTCDateTime
@@ -43,6 +43,9 @@ class Flag(Base):
     assigned_to: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
+    # A report about one of the group's own facilitators: the site's admins handle it, so
+    # nobody judges a report about themselves or a close colleague.
+    for_admins: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     handled_by: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )

@@ -46,7 +46,12 @@ async def flags(
     async with svc.db.read() as session:
         groups = await queries.facilitated_groups(session, user)
         items = await queries.flags_for(
-            session, svc.keys, groups, statuses=statuses, assigned_to=user.id if mine else None
+            session,
+            svc.keys,
+            groups,
+            statuses=statuses,
+            assigned_to=user.id if mine else None,
+            admin=user.role == "admin",
         )
     return {"flags": items, "guide": queries.response_guide(svc.settings.escalation_guide_file)}
 

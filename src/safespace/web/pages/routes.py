@@ -248,11 +248,17 @@ async def group_page(request: Request, slug: str) -> Response:
     async with svc.db.read() as session:
         group = await group_queries.group_detail(session, slug)
         membership = await group_queries.membership(session, me.user, group["id"]) if me else None
+        host_left = (
+            me is not None
+            and membership is None
+            and await group_queries.guest_access_ended(session, me.user, group["id"])
+        )
     return render(
         request,
         "group.html",
         group=group,
         membership=membership,
+        host_left=host_left,
         error=request.query_params.get("error"),
         saved=request.query_params.get("saved"),
         # How long messages are really kept (the group's choice, the operator's default
@@ -960,7 +966,9 @@ async def facilitate(request: Request) -> Response:
         groups = await safety_queries.facilitated_groups(session, me.user)
         if not groups and me.user.role != "admin":
             raise AppError("forbidden", "This page is for facilitators.", 403)
-        items = await safety_queries.flags_for(session, svc.keys, groups)
+        items = await safety_queries.flags_for(
+            session, svc.keys, groups, admin=me.user.role == "admin"
+        )
         looked_after = await group_queries.groups_named(session, groups)
         join_requests = await group_queries.pending_join_requests(session, groups)
     now = svc.clock.now()

@@ -256,7 +256,12 @@ function handle(frame) {
     case "room_removed":
       if (frame.room_id === roomId) {
         stopped = true;
-        setStatus("offline", "You're no longer a member of this group.");
+        setStatus(
+          "offline",
+          frame.reason === "host_left"
+            ? "Your guest access has ended, because the member who invited you is no longer in this group."
+            : "You're no longer a member of this group.",
+        );
         form.hidden = true;
         // The warning and "Ask before sharing" controls go with the message box.
         if (composerArea) composerArea.hidden = true;
