@@ -256,3 +256,47 @@ def test_report_screens_have_no_axe_violations(
 
     assert len(checked) == 4, checked
     assert not found, "\n\n".join(found)
+
+
+DISMISSIVE = "Stop going on about it, everyone has problems."
+
+
+@pytest.mark.parametrize("scenario", ["phone-dark", "desktop-light"])
+def test_a_report_about_the_facilitator_reaches_the_admin_not_the_group(
+    site: SiteServer,
+    mod_facilitator: Account,
+    person: PersonFactory,
+    axe_source: str,
+    scenario: str,
+):
+    options = SCENARIOS[scenario]
+    a = unique("lee_")
+    circle = make_circle(site, mod_facilitator, a)
+    posted = site.post_api(mod_facilitator, circle.room_id, DISMISSIVE)
+    note = unique("Dismissive of people sharing, ")
+    r = site.api.post(
+        f"/api/v1/rooms/{circle.room_id}/reports",
+        json={"seq": posted["seq"], "rule": 1, "note": note},
+        headers=circle.members[a].headers,
+    )
+    assert r.status_code == 202, r.text
+
+    # The facilitator it's about doesn't have it in their queue.
+    fac = person(scenario, mod_facilitator, **options)
+    fac.goto("/facilitate")
+    assert DISMISSIVE not in fac.page.locator("main").inner_text()
+
+    # An admin does, marked as being about a facilitator, with no sanction or hand-over.
+    admin = person(scenario, site.create_user_cli("admin"), **options)
+    admin.goto("/facilitate")
+    item = admin.page.locator("#queue > li").filter(has_text=note)
+    assert item.count() == 1
+    assert "comes to the site's admins" in item.inner_text()
+    assert item.get_by_text("Take a step about").count() == 0
+    assert item.get_by_role("button", name="Hand over").count() == 0
+    assert admin.page.evaluate(
+        "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    ), f"the admin's queue [{scenario}] scrolls sideways"
+    shoot(admin.page, f"admin-queue-facilitator-report-{scenario}")
+    violations = axe_violations(admin.page, axe_source)
+    assert not violations, describe_violations(f"admin queue [{scenario}]", violations)
