@@ -517,6 +517,11 @@ async def test_deleting_a_group_shreds_its_messages_in_earlier_backups(
             keys = server.svc.keys
             assert await decrypt_all(keys, rows, doomed_id) == [doomed_text] * 2
             assert await decrypt_all(keys, rows, kept_id) == [kept_text] * 2
+            # So does another process's, which now holds the group's key in memory. It hears
+            # of deletions through the broker, as the app subscribes it.
+            other_process = fresh_key_store(shred_settings)
+            server.svc.broker.subscribe(other_process.on_event)
+            assert await decrypt_all(other_process, rows, doomed_id) == [doomed_text] * 2
 
             # Only a facilitator of the group deletes it.
             r = await client.delete(f"/api/v1/groups/{doomed['slug']}", headers=member.headers)
@@ -549,7 +554,7 @@ async def test_deleting_a_group_shreds_its_messages_in_earlier_backups(
 
             # The same backup, after: the deleted group's messages can't be read, by the
             # running server or by a process starting afresh; the other group's still can.
-            for store in (keys, fresh_key_store(shred_settings)):
+            for store in (keys, other_process, fresh_key_store(shred_settings)):
                 for g, room_id, seq, body in rows:
                     assert body is not None
                     if g == doomed_id:
@@ -558,6 +563,8 @@ async def test_deleting_a_group_shreds_its_messages_in_earlier_backups(
                 assert await decrypt_all(store, rows, kept_id) == [kept_text] * 2
                 if store is not keys:
                     await store.dispose()
+            # (the group's id is dropped from the other process's memory, not just refused)
+            assert doomed_id not in other_process._cache
         finally:
             await backup.drop()
 

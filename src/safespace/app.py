@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc.broker.subscribe(hub.handle)
+        svc.broker.subscribe(svc.keys.on_event)
         await services.start(svc)
         tasks = [
             asyncio.create_task(_periodic(svc)),

@@ -11,7 +11,7 @@ from safespace.actions.base import transaction
 from safespace.actions.groups import end_guests_of, group_for_update, is_facilitator
 from safespace.db.models import AuthSession, Group, Membership, Message, RecoveryCode, Room, User
 from safespace.errors import AppError, invalid
-from safespace.events.types import MembershipChanged, SessionsEnded
+from safespace.events.types import GroupDeleted, MembershipChanged, SessionsEnded
 from safespace.passwords import verify_password
 from safespace.services import Services
 
@@ -172,3 +172,5 @@ async def delete_group(svc: Services, actor: User, slug: str) -> None:
         for uid in members:
             tx.on_commit(MembershipChanged(user_id=uid, removed=list(rooms)))
     await svc.keys.destroy(group_id)
+    # Only now: a process that heard of it earlier could load the key again before it's gone.
+    await svc.broker.publish(GroupDeleted(group_id=group_id).to_wire())

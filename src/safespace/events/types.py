@@ -143,3 +143,11 @@ class SessionChanged(Event):
     kind: ClassVar[str] = "session_changed"
     group_id: int
     room_id: int
+
+
+@dataclass(frozen=True)
+class GroupDeleted(Event):
+    """A group and its key are gone: every process drops the key it may hold in memory."""
+
+    kind: ClassVar[str] = "group_deleted"
+    group_id: int

@@ -78,6 +78,12 @@ class KeyStore:
     def forget(self, group_id: int) -> None:
         self._cache.pop(group_id, None)
 
+    def on_event(self, event: dict[str, Any]) -> None:
+        """Subscribed to the broker: a group deleted by any process loses its key here too,
+        so no process keeps a destroyed key in memory."""
+        if event.get("kind") == "group_deleted":
+            self.forget(int(event["group_id"]))
+
     async def _load(self, group_id: int) -> AESGCM | None:
         async with self.engine.connect() as conn:
             row = (
