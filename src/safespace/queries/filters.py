@@ -4,26 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from safespace.db.models import Block, Group, UserFilters
+from safespace.db.models import Block, Group, User, UserFilters
 from safespace.queries.dates import iso
 from safespace.reading.categories import CATEGORIES
 from safespace.reading.shaping import Reader, muted_pattern
 
 
+# A person's filters and everyone they blocked, in one statement built once: it runs for
+# every page of history and every new connection. One row per block (at least one: the
+# user's own), each repeating the filters.
+_READER = (
+    select(UserFilters.categories, UserFilters.muted_words, Block.blocked_user_id)
+    .select_from(User)
+    .outerjoin(UserFilters, UserFilters.user_id == User.id)
+    .outerjoin(Block, Block.user_id == User.id)
+    .where(User.id == bindparam("user_id"))
+)
+
+
 async def reader_for(session: AsyncSession, user_id: int, facilitator: bool = False) -> Reader:
-    prefs = await session.get(UserFilters, user_id)
-    blocked = (
-        await session.scalars(select(Block.blocked_user_id).where(Block.user_id == user_id))
-    ).all()
+    rows = (await session.execute(_READER, {"user_id": user_id})).all()
+    categories, muted_words = (rows[0][0], rows[0][1]) if rows else (None, None)
     return Reader(
         user_id=user_id,
         facilitator=facilitator,
-        modes=dict(prefs.categories) if prefs else {},
-        muted=muted_pattern(list(prefs.muted_words)) if prefs else None,
-        blocked=frozenset(blocked),
+        modes=dict(categories) if categories else {},
+        muted=muted_pattern(list(muted_words)) if muted_words is not None else None,
+        blocked=frozenset(r[2] for r in rows if r[2] is not None),
     )
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from safespace.actions.messages import post_message
 from safespace.queries.messages import history
 from safespace.queries.rooms import access_room_as_member
+from safespace.web.api.responses import FastJSON
 from safespace.web.api.schemas import NewMessage
 from safespace.web.deps import CurrentUser, Svc
 
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/api/v1/rooms", tags=["rooms"])
 Seq = Annotated[int | None, Query(ge=0, le=2**53)]
 
 
-@router.get("/{room_id}/messages")
+@router.get("/{room_id}/messages", response_class=FastJSON)
 async def list_messages(
     room_id: int,
     user: CurrentUser,
@@ -25,14 +26,11 @@ async def list_messages(
     after: Seq = None,
     before: Seq = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> dict[str, Any]:
+) -> FastJSON:
     async with svc.db.read() as session:
         access = await access_room_as_member(session, user, room_id)
-        return {
-            "messages": await history(
-                session, svc.keys, access, after=after, before=before, limit=limit
-            )
-        }
+        page = await history(session, svc.keys, access, after=after, before=before, limit=limit)
+    return FastJSON({"messages": page})
 
 
 @router.post("/{room_id}/messages", status_code=201)
