@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from safespace.db import inline_sqlite
 from safespace.settings import Settings
 
 
@@ -60,8 +61,11 @@ class Database:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             self.write_engine = self._sqlite_engine("IMMEDIATE", pool_size=1)
             # Readers may overflow the pool rather than queue for a connection: a reader
-            # waiting on the pool while the writer waits on a read would stall both.
-            self.read_engine = self._sqlite_engine("DEFERRED", pool_size=8, max_overflow=24)
+            # waiting on the pool while the writer waits on a read would stall both. They
+            # run on the event loop's thread (db/inline_sqlite.py says why).
+            self.read_engine = self._sqlite_engine(
+                "DEFERRED", pool_size=8, max_overflow=24, inline=True
+            )
         else:
             self.write_engine = create_async_engine(
                 self.url, pool_size=10, max_overflow=20, pool_pre_ping=True
@@ -71,8 +75,17 @@ class Database:
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
-    def _sqlite_engine(self, begin: str, pool_size: int, max_overflow: int = 0) -> AsyncEngine:
-        engine = create_async_engine(self.url, pool_size=pool_size, max_overflow=max_overflow)
+    def _sqlite_engine(
+        self, begin: str, pool_size: int, max_overflow: int = 0, inline: bool = False
+    ) -> AsyncEngine:
+        extra: dict[str, Any] = {}
+        if inline:
+            path = make_url(self.url).database
+            assert path, "SQLite needs a file"
+            extra["async_creator"] = inline_sqlite.creator(path)
+        engine = create_async_engine(
+            self.url, pool_size=pool_size, max_overflow=max_overflow, **extra
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin(begin))
         return engine

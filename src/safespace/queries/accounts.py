@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safespace.db.models import AuthSession, User
@@ -20,18 +20,20 @@ class Principal:
     expired: bool = False
 
 
+# Built once: it runs for every request and every socket.
+_BY_TOKEN = (
+    select(AuthSession, User)
+    .join(User, User.id == AuthSession.user_id)
+    .where(AuthSession.token_hash == bindparam("token_hash"))
+)
+
+
 async def principal_for_token(
     session: AsyncSession, token: str, now: datetime, settings: Settings
 ) -> Principal | None:
     if not token or len(token) > 256:
         return None
-    row = (
-        await session.execute(
-            select(AuthSession, User)
-            .join(User, User.id == AuthSession.user_id)
-            .where(AuthSession.token_hash == hash_token(token))
-        )
-    ).first()
+    row = (await session.execute(_BY_TOKEN, {"token_hash": hash_token(token)})).first()
     if row is None:
         return None
     auth, user = row

@@ -12,7 +12,6 @@ from safespace.queries.dates import iso
 from safespace.reading.categories import CATEGORIES
 from safespace.reading.shaping import Reader, muted_pattern
 
-
 # A person's filters and everyone they blocked, in one statement built once: it runs for
 # every page of history and every new connection. One row per block (at least one: the
 # user's own), each repeating the filters.

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safespace.db.base import MAX_INT
@@ -17,10 +18,30 @@ from safespace.queries.rooms import RoomAccess
 from safespace.reading.shaping import Reader, apply, present, shape_of
 
 MAX_PAGE = 200
+# Pages of history are read as plain rows, not ORM objects: for 50 messages the ORM's
+# bookkeeping (loading, then instrumented attribute reads) cost more than decrypting them.
+# Rows have the same attribute names, so everything below reads either.
+_COLUMNS = tuple(Message.__table__.c)
+# Built once with parameters, and run on the session's connection (Core, not the ORM's
+# execute path): building and preparing the statement cost more than SQLite running it.
+_ROOM = Message.room_id == bindparam("room_id")
+_LATEST = select(*_COLUMNS).where(_ROOM).order_by(Message.seq.desc()).limit(bindparam("limit"))
+_BEFORE = (
+    select(*_COLUMNS)
+    .where(_ROOM, Message.seq < bindparam("seq"))
+    .order_by(Message.seq.desc())
+    .limit(bindparam("limit"))
+)
+_AFTER = (
+    select(*_COLUMNS)
+    .where(_ROOM, Message.seq > bindparam("seq"))
+    .order_by(Message.seq.asc())
+    .limit(bindparam("limit"))
+)
 
 
 def message_dict(
-    m: Message, body: str, note: str | None = None, consent: dict[str, Any] | None = None
+    m: Any, body: str, note: str | None = None, consent: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": m.id,
@@ -46,7 +67,7 @@ def message_dict(
     return data
 
 
-def author_of(m: Message) -> dict[str, Any]:
+def author_of(m: Any) -> dict[str, Any]:
     """Who wrote it, as readers see them: an alias, and whether they ran the group or were
     someone's guest when they wrote it."""
     author: dict[str, Any] = {"alias": m.author_alias}
@@ -67,7 +88,7 @@ def consent_summary(answers: list[ConsentAnswer]) -> dict[str, Any]:
     return {"ok": ok, "not_now": not_now, "room_answer": room_answer, "granted": granted}
 
 
-async def _consents(session: AsyncSession | None, rows: list[Message]) -> dict[int, dict[str, Any]]:
+async def _consents(session: AsyncSession | None, rows: Sequence[Any]) -> dict[int, dict[str, Any]]:
     ids = [m.id for m in rows if m.kind == "consent"]
     if not ids or session is None:
         return {}
@@ -90,7 +111,7 @@ async def _consents(session: AsyncSession | None, rows: list[Message]) -> dict[i
 async def readable(
     keys: KeyStore,
     group_id: int,
-    rows: list[Message],
+    rows: Sequence[Any],  # Message objects, or rows of its columns
     reader: Reader | None = None,
     session: AsyncSession | None = None,
 ) -> list[dict[str, Any]]:
@@ -125,15 +146,16 @@ async def history(
     # No seq is larger than an Integer column holds; clamp so the query never overflows it.
     after = None if after is None else min(after, MAX_INT)
     before = None if before is None else min(before, MAX_INT)
-    q = select(Message).where(Message.room_id == access.room_id)
+    conn = await session.connection()
+    params: dict[str, Any] = {"room_id": access.room_id, "limit": limit}
     if after is not None:
-        q = q.where(Message.seq > after).order_by(Message.seq.asc()).limit(limit)
-        rows = list((await session.scalars(q)).all())
+        rows = list((await conn.execute(_AFTER, {**params, "seq": after})).all())
     else:
         if before is not None:
-            q = q.where(Message.seq < before)
-        q = q.order_by(Message.seq.desc()).limit(limit)
-        rows = list((await session.scalars(q)).all())
+            q, params["seq"] = _BEFORE, before
+        else:
+            q = _LATEST
+        rows = list((await conn.execute(q, params)).all())
         rows.reverse()
     reader = await reader_for(session, access.user_id, access.is_facilitator)
     return await readable(keys, access.group_id, rows, reader, session)
