@@ -7,6 +7,7 @@ snapshot); PostgreSQL reads at READ COMMITTED, each statement seeing the latest 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
@@ -17,17 +18,20 @@ from safespace.settings import Settings
 
 
 @pytest.fixture
-async def db(settings: Settings, make_server) -> Database:
-    server = await make_server()  # migrated, with its own database
+async def db(settings: Settings, make_server) -> AsyncIterator[Database]:
+    server = await make_server()  # migrated, with its own database (PostgreSQL: shared)
     assert server.app is not None
     database: Database = server.app.state.svc.db
-    return database
+    yield database
+    async with database.write() as session:  # leave no table behind in a shared database
+        await session.execute(text("DROP TABLE IF EXISTS probe"))
+        await session.commit()
 
 
 async def _make_table(db: Database) -> None:
     async with db.write() as session:
-        await session.execute(text("CREATE TABLE IF NOT EXISTS probe (n INTEGER)"))
-        await session.execute(text("DELETE FROM probe"))
+        await session.execute(text("DROP TABLE IF EXISTS probe"))
+        await session.execute(text("CREATE TABLE probe (n INTEGER)"))
         await session.execute(text("INSERT INTO probe (n) VALUES (1)"))
         await session.commit()
 
