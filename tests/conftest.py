@@ -135,17 +135,20 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "postgres_only: a way of running that needs PostgreSQL (several processes)"
     )
+    config.addinivalue_line(
+        "markers", "sqlite_only: how SafeSpace uses SQLite itself (its locks, its log)"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests of a PostgreSQL-only deployment belong to the SAFESPACE_TEST_DB=postgres run
-    (which CI runs too): the SQLite run leaves them out rather than skipping them."""
-    if DB_KIND == "postgres":
-        return
-    other = [i for i in items if i.get_closest_marker("postgres_only")]
+    (which CI runs too): the SQLite run leaves them out rather than skipping them, and the
+    other way round for tests of how SafeSpace drives SQLite."""
+    marker = "sqlite_only" if DB_KIND == "postgres" else "postgres_only"
+    other = [i for i in items if i.get_closest_marker(marker)]
     if other:
         config.hook.pytest_deselected(items=other)
-        items[:] = [i for i in items if not i.get_closest_marker("postgres_only")]
+        items[:] = [i for i in items if not i.get_closest_marker(marker)]
 
 
 _CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)

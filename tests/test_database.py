@@ -7,12 +7,16 @@ snapshot); PostgreSQL reads at READ COMMITTED, each statement seeing the latest 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from helpers import create_group, make_client, post, privileged
 from safespace.db.engine import Database
 from safespace.settings import Settings
 
@@ -85,3 +89,71 @@ async def test_a_failed_read_leaves_the_pool_usable(db: Database) -> None:
     # every pooled connection still answers afterwards
     counts = await asyncio.gather(*(_count(db) for _ in range(12)))
     assert counts == [1] * 12
+
+
+@pytest.mark.sqlite_only
+async def test_a_post_waits_for_another_process_s_write_without_blocking_the_loop(
+    make_server,
+) -> None:
+    """The posting line writes on the loop's thread (db/engine.py): while another process
+    (the CLI, say) holds SQLite's write lock, a post waits for it by sleeping, and the
+    server goes on answering everyone else."""
+    server = await make_server()
+    async with make_client(server.url) as client:
+        fac = await privileged(server)
+        group = await create_group(client, fac)
+        await post(client, fac, group["room_id"], "before")
+        path = server.settings.data_dir / "safespace.db"
+        locked, release = threading.Event(), threading.Event()
+
+        def other_process() -> None:
+            conn = sqlite3.connect(path, timeout=10)
+            conn.execute("BEGIN IMMEDIATE")
+            locked.set()
+            release.wait(10)
+            conn.commit()
+            conn.close()
+
+        holder = threading.Thread(target=other_process)
+        holder.start()
+        await asyncio.to_thread(locked.wait, 10)
+        gaps: list[float] = []
+
+        async def tick() -> None:
+            last = time.monotonic()
+            while True:
+                await asyncio.sleep(0.005)
+                now = time.monotonic()
+                gaps.append(now - last)
+                last = now
+
+        ticker = asyncio.create_task(tick())
+        try:
+            sending = asyncio.create_task(post(client, fac, group["room_id"], "while locked"))
+            await asyncio.sleep(0.4)
+            assert not sending.done(), "the post can't have been written: the lock is held"
+            # meanwhile the server answers others (reads don't need the write lock)
+            r = await client.get(f"/api/v1/rooms/{group['room_id']}/messages", headers=fac.headers)
+            assert [m["body"] for m in r.json()["messages"]] == ["before"]
+            release.set()
+            message = await asyncio.wait_for(sending, 10)
+        finally:
+            release.set()
+            ticker.cancel()
+            await asyncio.to_thread(holder.join, 10)
+        assert message["body"] == "while locked"
+        assert max(gaps) < 0.25, f"the event loop stalled for {max(gaps):.2f} s"
+
+
+@pytest.mark.sqlite_only
+async def test_the_write_ahead_log_is_checkpointed(make_server) -> None:
+    server = await make_server()
+    async with make_client(server.url) as client:
+        fac = await privileged(server)
+        group = await create_group(client, fac)
+        for i in range(5):
+            await post(client, fac, group["room_id"], f"message {i}")
+    assert server.app is not None
+    db: Database = server.app.state.svc.db
+    busy, frames, done = await db.checkpoint()
+    assert busy == 0 and frames == done  # everything in the log is in the database file

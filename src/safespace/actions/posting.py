@@ -144,7 +144,7 @@ class PostingLine:
         svc = self.svc
         answers: list[tuple[Job, object]] = []
         plans: list[Plan] = []
-        async with svc.db.write() as session:
+        async with svc.db.write_inline() as session:
             try:
                 planned: dict[tuple[int, int, str], Plan] = {}
                 for job in batch:
@@ -169,6 +169,7 @@ class PostingLine:
             for plan in sorted(plans, key=lambda p: (p.access.room_id, p.seq)):
                 for event in plan.tx.events:
                     await svc.broker.publish(event.to_wire())
+        svc.db.checkpoint_soon()
         for job, outcome in answers:
             if isinstance(outcome, AppError):
                 _fail(job, outcome)

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiosqlite
 from sqlalchemy import event, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import await_
 
 from safespace.db import inline_sqlite
 from safespace.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -40,9 +47,38 @@ def _sqlite_begin(kind: str) -> Callable[[Any], None]:
     return on_begin
 
 
+LOCK_WAIT = 10.0  # seconds a writer waits for another process's write to finish
+
+
+def _begin_without_blocking(conn: Any) -> None:
+    """BEGIN IMMEDIATE for a writer on the loop's thread: its busy timeout is 0, so while
+    another process (the CLI, a migration) holds the write lock it is retried after an
+    asyncio sleep, never by blocking the loop. Once it holds the lock nothing else can make
+    it wait in WAL mode: commits append to the log and checkpoints are done elsewhere."""
+    deadline = time.monotonic() + LOCK_WAIT
+    delay = 0.002
+    while True:
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc.orig) or time.monotonic() > deadline:
+                raise
+        await_(asyncio.sleep(delay))
+        delay = min(delay * 2, 0.05)
+
+
 def _sqlite_connect(dbapi_conn: Any, record: Any) -> None:
     _sqlite_pragmas(dbapi_conn, record)
     dbapi_conn.isolation_level = None
+
+
+def _sqlite_connect_inline_writer(dbapi_conn: Any, record: Any) -> None:
+    _sqlite_connect(dbapi_conn, record)
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=0")  # waits happen in _begin_without_blocking
+    cur.execute("PRAGMA wal_autocheckpoint=0")  # Database.checkpoint_soon, on a thread
+    cur.close()
 
 
 class Database:
@@ -74,6 +110,17 @@ class Database:
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        # Short, hot write transactions (the posting line's batches) on SQLite run on the
+        # loop's thread too: a batch is a dozen calls, and aiosqlite's wake-ups were a
+        # third of posting's cost. Everything else (big deletes, erasure, jobs) stays on
+        # the aiosqlite writer. Both take the same lock, so they never contend in SQLite.
+        self.inline_write_engine = self.write_engine
+        self._checkpointing: asyncio.Task[tuple[int, int, int]] | None = None
+        self._checkpointer: aiosqlite.Connection | None = None
+        self._last_checkpoint = 0.0
+        if self.is_sqlite:
+            self.inline_write_engine = self._sqlite_engine("IMMEDIATE", pool_size=1, inline=True)
+        self._inline_writer = async_sessionmaker(self.inline_write_engine, expire_on_commit=False)
 
     def _sqlite_engine(
         self, begin: str, pool_size: int, max_overflow: int = 0, inline: bool = False
@@ -86,8 +133,17 @@ class Database:
         engine = create_async_engine(
             self.url, pool_size=pool_size, max_overflow=max_overflow, **extra
         )
-        event.listen(engine.sync_engine, "connect", _sqlite_connect)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin(begin))
+        writer_inline = inline and begin == "IMMEDIATE"
+        event.listen(
+            engine.sync_engine,
+            "connect",
+            _sqlite_connect_inline_writer if writer_inline else _sqlite_connect,
+        )
+        event.listen(
+            engine.sync_engine,
+            "begin",
+            _begin_without_blocking if writer_inline else _sqlite_begin(begin),
+        )
         return engine
 
     @asynccontextmanager
@@ -105,7 +161,59 @@ class Database:
         async with self._write_lock, self._writer() as session:
             yield session
 
+    @asynccontextmanager
+    async def write_inline(self) -> AsyncIterator[AsyncSession]:
+        """Like write(), for short transactions: on SQLite it runs on the loop's thread
+        (waiting for another process's lock without blocking the loop). The caller
+        commits, then calls checkpoint_soon()."""
+        if self._write_lock is None:
+            async with self._writer() as session:
+                yield session
+            return
+        async with self._write_lock, self._inline_writer() as session:
+            yield session
+
+    def checkpoint_soon(self) -> None:
+        """The inline writer doesn't checkpoint the write-ahead log itself (that would
+        copy pages and sync the file on the loop's thread): at most every 2 s, a PASSIVE
+        checkpoint runs on aiosqlite's thread, beside readers and writers."""
+        if not self.is_sqlite or self._checkpointing is not None:
+            return
+        if time.monotonic() - self._last_checkpoint < 2.0:
+            return
+        self._checkpointing = asyncio.create_task(self.checkpoint())
+
+    async def checkpoint(self) -> tuple[int, int, int]:
+        """PASSIVE: copies what it can without waiting for anyone. Returns SQLite's
+        (busy, frames in the log, frames checkpointed)."""
+        try:
+            if self._checkpointer is None:
+                path = make_url(self.url).database
+                assert path
+                # Its own connection, outside any transaction (a checkpoint can't run in one).
+                self._checkpointer = await aiosqlite.connect(path, isolation_level=None)
+            async with self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)") as cur:
+                row = await cur.fetchone()
+            assert row is not None
+            busy, frames, done = (int(v) for v in row)
+            return (busy, frames, done)
+        except Exception:
+            log.warning(
+                "a write-ahead log checkpoint failed; it is tried again later", exc_info=True
+            )
+            return (1, -1, -1)
+        finally:
+            self._last_checkpoint = time.monotonic()
+            self._checkpointing = None
+
     async def dispose(self) -> None:
+        if self._checkpointing is not None:
+            await self._checkpointing
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
+            self._checkpointer = None
         await self.write_engine.dispose()
+        if self.inline_write_engine is not self.write_engine:
+            await self.inline_write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
