@@ -144,7 +144,7 @@ class PostingLine:
         svc = self.svc
         answers: list[tuple[Job, object]] = []
         plans: list[Plan] = []
-        async with svc.db.write_inline() as session:
+        async with svc.db.write(inline=True) as session:
             try:
                 planned: dict[tuple[int, int, str], Plan] = {}
                 for job in batch:

@@ -152,25 +152,17 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
-        """A session for one write transaction; the caller commits."""
+    async def write(self, inline: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session for one write transaction; the caller commits. `inline`: a short
+        transaction that runs on the loop's thread on SQLite (waiting for another
+        process's lock without blocking the loop); its caller then calls
+        checkpoint_soon()."""
+        maker = self._inline_writer if inline else self._writer
         if self._write_lock is None:
-            async with self._writer() as session:
+            async with maker() as session:
                 yield session
             return
-        async with self._write_lock, self._writer() as session:
-            yield session
-
-    @asynccontextmanager
-    async def write_inline(self) -> AsyncIterator[AsyncSession]:
-        """Like write(), for short transactions: on SQLite it runs on the loop's thread
-        (waiting for another process's lock without blocking the loop). The caller
-        commits, then calls checkpoint_soon()."""
-        if self._write_lock is None:
-            async with self._writer() as session:
-                yield session
-            return
-        async with self._write_lock, self._inline_writer() as session:
+        async with self._write_lock, maker() as session:
             yield session
 
     def checkpoint_soon(self) -> None:
