@@ -23,8 +23,10 @@ class Tx:
 
 
 @asynccontextmanager
-async def transaction(svc: Services) -> AsyncIterator[Tx]:
-    async with svc.db.write() as session:
+async def transaction(svc: Services, inline: bool = False) -> AsyncIterator[Tx]:
+    """`inline`: a short, frequent transaction, run on the loop's thread on SQLite
+    (db/engine.py says when that is safe)."""
+    async with svc.db.write(inline=inline) as session:
         tx = Tx(session, svc)
         try:
             yield tx
@@ -36,3 +38,5 @@ async def transaction(svc: Services) -> AsyncIterator[Tx]:
         # transaction never gets here, so its events are dropped.
         for event in tx.events:
             await svc.broker.publish(event.to_wire())
+    if inline:
+        svc.db.checkpoint_soon()

@@ -39,7 +39,7 @@ MAX_NOTE = 2000
 async def enter(svc: Services, user_id: int, group_ids: list[int]) -> str:
     """A live connection opened: count this person online on every process."""
     presence_id = str(uuid.uuid4())
-    async with transaction(svc) as tx:
+    async with transaction(svc, inline=True) as tx:
         tx.session.add(
             Presence(id=presence_id, user_id=user_id, expires_at=svc.clock.now() + PRESENCE_TTL)
         )
@@ -52,7 +52,7 @@ async def still_here(svc: Services, presence_ids: list[str]) -> None:
     """A process's live connections, all refreshed at once (web/ws.py's keep_present)."""
     if not presence_ids:
         return
-    async with transaction(svc) as tx:
+    async with transaction(svc, inline=True) as tx:
         until = svc.clock.now() + PRESENCE_TTL
         for start in range(0, len(presence_ids), 500):  # bounded IN lists
             await tx.session.execute(
@@ -63,7 +63,7 @@ async def still_here(svc: Services, presence_ids: list[str]) -> None:
 
 
 async def leave(svc: Services, presence_id: str, group_ids: list[int]) -> None:
-    async with transaction(svc) as tx:
+    async with transaction(svc, inline=True) as tx:
         await tx.session.execute(delete(Presence).where(Presence.id == presence_id))
         await tx.session.execute(delete(Presence).where(Presence.expires_at <= svc.clock.now()))
         if group_ids:
