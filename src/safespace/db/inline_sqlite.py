@@ -9,11 +9,11 @@ most of its time.
 
 This module offers the small part of aiosqlite's API that SQLAlchemy's aiosqlite dialect
 uses (via `create_async_engine(..., async_creator=...)`), backed by a plain sqlite3
-connection whose calls run at once on the calling thread. It is used for the read engine
-only: in WAL mode a reader never waits for a writer, so a read can't stall the loop
-behind a lock, and it is no slower than turning its rows into Python objects, which
-happens on the loop anyway. Writes stay on aiosqlite: BEGIN IMMEDIATE may have to wait
-for another process (the CLI, a migration) and must not block the loop while it does.
+connection whose calls run at once on the calling thread. The read engine uses it: in
+WAL mode a reader never waits for a writer, so a read can't stall the loop behind a lock.
+So does the writer for short transactions (the posting line, presence): its BEGIN
+IMMEDIATE waits for another process by sleeping, not blocking (db/engine.py). Every
+other write stays on aiosqlite's thread.
 """
 
 from __future__ import annotations
@@ -80,9 +80,6 @@ class _Cursor:
 class _RunNow:
     """Stands in for aiosqlite's queue to its thread: SQLAlchemy sets isolation_level by
     putting (future, function) on it."""
-
-    def __init__(self) -> None:
-        pass
 
     def put_nowait(self, item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
         future, function = item
