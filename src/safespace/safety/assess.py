@@ -37,8 +37,11 @@ How a message is read
 overdose at all, names a method together with a specific detail (an amount, a named drug,
 mixing with alcohol, depth, a height).
 
-Each table row carries a speed gate: substrings one of which must occur for the pattern to
-be tried. Gates only skip work; tests check that they never change a result.
+Speed: a pattern is tried only on a text holding one of the strings that every match of it
+contains (`prefilter.required_literals`, read from the pattern's own parse tree), found for
+all patterns at once in one pass (`prefilter.LiteralIndex`); so on an ordinary message few
+patterns run at all. The rare pattern the tree says nothing useful about falls back to its
+row's hand-written gate. Gates only skip work; tests check that they never change a result.
 
 Limits: it reads words, not people. Implicit farewells and plans with no risk vocabulary
 ("i won't need them where i'm going"), sarcasm, and long posts that mix a past crisis
@@ -51,8 +54,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
+
+from safespace.safety.prefilter import LiteralIndex, required_literals
 
 Level = Literal["none", "elevated", "imminent"]
 
@@ -417,7 +423,8 @@ def _r(needs: str, pattern: str, note: str) -> tuple[str, str, str]:
     """One table row: words that must appear for the pattern to be tried, the pattern, a note.
 
     `needs` is a speed gate, not part of the meaning: space-separated substrings, any one
-    of which must occur in the normalised text ("" = always try). A test checks that the
+    of which must occur in the normalised text ("" = always try). It is used only for a
+    pattern whose parse tree gives no literal prefilter (see `prefilter`); tests check that
     gates never change a result.
     """
     return needs, pattern, note
@@ -1852,24 +1859,62 @@ class _Rule:
     needs: frozenset[str]  # empty: always tried
     regex: re.Pattern[str]
     note: str
+    literals: tuple[str, ...] | None  # every match contains one (None: not known)
 
 
 def _compile(table: dict[str, tuple[tuple[str, str, str], ...]]) -> tuple[_Rule, ...]:
-    return tuple(
-        _Rule(signal, frozenset(needs.split()), re.compile(pattern), note)
-        for signal, rows in table.items()
-        for needs, pattern, note in rows
-    )
+    rules = []
+    for signal, rows in table.items():
+        for needs, pattern, note in rows:
+            regex = re.compile(pattern)
+            literals = required_literals(regex)
+            rules.append(
+                _Rule(
+                    signal,
+                    frozenset(needs.split()),
+                    regex,
+                    note,
+                    None if literals is None else tuple(sorted(literals, key=len)),
+                )
+            )
+    return tuple(rules)
 
 
 _RULES = _compile(_SIGNAL_TABLE)
 _FALLBACK_RULES = _compile(_FALLBACK_TABLE)
 _CUE_RULES = _compile(_CUE_TABLE)
-_GATE_WORDS = tuple(sorted({w for r in _RULES + _FALLBACK_RULES + _CUE_RULES for w in r.needs}))
+_ALL_RULES = _RULES + _CUE_RULES + _FALLBACK_RULES
+_CUES_AT, _FALLBACKS_AT = len(_RULES), len(_RULES) + len(_CUE_RULES)
+_INDEX = LiteralIndex([rule.literals for rule in _ALL_RULES])
+# The few patterns whose tree gives no literals keep their hand-written gate.
+_ALL_TABLES = (_RULES, _CUE_RULES, _FALLBACK_RULES)
+_UNFILTERED = tuple(
+    (1 << i, rule.needs) for i, rule in enumerate(_ALL_RULES) if rule.literals is None
+)
 
 
-def _present_gates(text: str) -> frozenset[str]:
-    return frozenset(w for w in _GATE_WORDS if w in text)
+def _gated(text: str) -> tuple[list[_Rule], list[_Rule], list[_Rule]]:
+    """The rules worth trying on `text`: strong, cue and fallback, each in table order."""
+    mask = _INDEX.matching(text)
+    for bit, needs in _UNFILTERED:
+        if not needs or any(word in text for word in needs):
+            mask |= bit
+    return (
+        _pick(mask, _RULES),
+        _pick(mask >> _CUES_AT, _CUE_RULES),
+        _pick(mask >> _FALLBACKS_AT, _FALLBACK_RULES),
+    )
+
+
+def _pick(mask: int, rules: tuple[_Rule, ...]) -> list[_Rule]:
+    """The rules whose bits are set, in order (bit i is rules[i])."""
+    mask &= (1 << len(rules)) - 1
+    picked = []
+    while mask:
+        low = mask & -mask
+        picked.append(rules[low.bit_length() - 1])
+        mask ^= low
+    return picked
 
 
 # Vague acts that a time alone makes intent ("tomorrow morning i'm going to jump"); "i'm
@@ -2031,21 +2076,11 @@ def _method_detail(text: str, at_risk: bool) -> bool:
 _MAX_CHARS = 20_000  # longer input is read up to here; chat messages are far shorter
 
 
-def _hits(
-    rules: tuple[_Rule, ...],
-    ctx: _Context,
-    unchecked: frozenset[str],
-    gates: frozenset[str] | None,
-) -> dict[str, set[str]]:
-    """Signal (or cue) name -> notes of the rules that matched in context.
-
-    `gates` are the gate words present in the text (None: try every rule).
-    """
+def _hits(rules: Sequence[_Rule], ctx: _Context, unchecked: frozenset[str]) -> dict[str, set[str]]:
+    """Signal (or cue) name -> notes of the rules that matched in context."""
     text = ctx.text
     found: dict[str, set[str]] = {}
     for rule in rules:
-        if gates is not None and rule.needs and rule.needs.isdisjoint(gates):
-            continue
         for m in rule.regex.finditer(text):
             if rule.signal in unchecked or ctx.counts(m):
                 found.setdefault(rule.signal, set()).add(rule.note)
@@ -2169,9 +2204,9 @@ def _assess(text: str, gated: bool = True) -> Assessment:
     if not norm:
         return NONE
     ctx = _Context(norm)
-    gates = _present_gates(norm) if gated else None
-    found = _hits(_RULES, ctx, frozenset(), gates)
-    cues = _hits(_CUE_RULES, ctx, _UNCHECKED, gates)
+    rules, cue_rules, fallback_rules = _gated(norm) if gated else _ALL_TABLES
+    found = _hits(rules, ctx, frozenset())
+    cues = _hits(cue_rules, ctx, _UNCHECKED)
     if "return" in cues or "travel" in cues or "upbeat" in cues:
         # "i'll be gone by morning - early train!": leaving words in an ordinary message
         for name in ("goodbye", "timing"):
@@ -2180,7 +2215,7 @@ def _assess(text: str, gated: bool = True) -> Assessment:
     signals = set(found)
     _combine(signals, cues)
     if not signals & _IMMINENT:
-        signals |= set(_hits(_FALLBACK_RULES, ctx, frozenset(), gates))
+        signals |= set(_hits(fallback_rules, ctx, frozenset()))
     if signals & _IMMINENT:
         level: Level = "imminent"
     elif signals:
