@@ -8,7 +8,8 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from safespace.safety.assess import _CUE_RULES, _FALLBACK_RULES, _RULES, _assess
+from safespace.reading.categories import _TOPICS, detect_topics
+from safespace.safety.assess import _CUE_RULES, _FALLBACK_RULES, _RULES, _assess, normalise_message
 from safespace.safety.prefilter import LiteralIndex, required_literals
 
 RULES = _RULES + _CUE_RULES + _FALLBACK_RULES
@@ -84,3 +85,13 @@ def test_the_index_finds_exactly_the_sets_with_a_literal_in_the_text(
     index = LiteralIndex([tuple(s) if s else None for s in sets])
     expected = sum(1 << i for i, s in enumerate(sets) if any(lit in text for lit in s))
     assert index.matching(text) == expected
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_topic_prefilters_never_change_the_suggested_warnings(data: st.DataObject) -> None:
+    pattern = data.draw(st.sampled_from(list(_TOPICS.values())), label="topic")
+    text = "we spoke about " + data.draw(st.from_regex(pattern, fullmatch=True), label="core")
+    norm = normalise_message(text)
+    every_pattern = [name for name, p in _TOPICS.items() if p.search(norm)]
+    assert detect_topics(text) == every_pattern

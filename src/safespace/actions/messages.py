@@ -20,7 +20,7 @@ from safespace.queries.dates import iso
 from safespace.queries.messages import readable
 from safespace.queries.rooms import PostingFacts, RoomAccess, access_room_as_member, posting_facts
 from safespace.reading.categories import CATEGORIES, MAX_NOTE, METHOD_DETAIL, detect_topics, labels
-from safespace.safety.assess import Assessment, assess
+from safespace.safety.assess import Assessment, assess, normalise_message
 from safespace.services import Services
 
 MAX_BODY = 4000
@@ -109,8 +109,10 @@ async def post_message(
     client_id = check_client_id(client_id)
     body = check_body(body)
     given = check_warning(warning)
-    assessment = assess(body)  # local and pure: before the write slot, never sent anywhere
-    topics = detect_topics(body)
+    # Local and pure: before the write slot, never sent anywhere.
+    norm = normalise_message(body)
+    assessment = assess(body, norm)
+    topics = detect_topics(body, norm)
     job = Job(actor, room_id, client_id, body, assessment, topics, given, suggest is True)
     try:
         return await line_of(svc, check_post).submit(job)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-from safespace.safety.assess import normalise
+from safespace.safety.assess import normalise_message
+from safespace.safety.prefilter import LiteralIndex, required_literals
 
 CATEGORIES: dict[str, str] = {
     "suicide": "Suicide",
@@ -83,10 +84,24 @@ _TOPICS: dict[str, re.Pattern[str]] = {
 }
 
 
-def detect_topics(text: str) -> list[str]:
-    """The categories this text touches, in the order of CATEGORIES. Local, no I/O."""
-    norm = normalise(text[:20_000])
-    return [name for name, pattern in _TOPICS.items() if pattern.search(norm)]
+# Each topic's pattern runs only on a text holding one of the strings every match of it
+# holds (the risk assessor's prefilter; it cannot change an answer).
+_TOPIC_RULES = tuple(_TOPICS.items())
+_INDEX = LiteralIndex([required_literals(pattern) for pattern in _TOPICS.values()])
+_ALWAYS = sum(1 << i for i, p in enumerate(_TOPICS.values()) if required_literals(p) is None)
+
+
+def detect_topics(text: str, normalised: str | None = None) -> list[str]:
+    """The categories this text touches, in the order of CATEGORIES. Local, no I/O.
+
+    `normalised`: `normalise_message(text)`, when the caller has it already."""
+    norm = normalise_message(text) if normalised is None else normalised
+    mask = _INDEX.matching(norm) | _ALWAYS
+    return [
+        name
+        for i, (name, pattern) in enumerate(_TOPIC_RULES)
+        if mask >> i & 1 and pattern.search(norm)
+    ]
 
 
 def label(category: str) -> str:

@@ -2197,10 +2197,10 @@ def _combine(signals: set[str], cues: dict[str, set[str]]) -> None:
         signals.add("timing")
 
 
-def _assess(text: str, gated: bool = True) -> Assessment:
+def _assess(text: str, gated: bool = True, normalised: str | None = None) -> Assessment:
     if not text or text.isspace():
         return NONE
-    norm = normalise(text[:_MAX_CHARS])
+    norm = normalise(text[:_MAX_CHARS]) if normalised is None else normalised
     if not norm:
         return NONE
     ctx = _Context(norm)
@@ -2226,6 +2226,14 @@ def _assess(text: str, gated: bool = True) -> Assessment:
     return Assessment(level, ordered, _method_detail(norm, level != "none"))
 
 
-def assess(text: str) -> Assessment:
-    """Assess one message. Deterministic, in-process, no I/O."""
-    return _assess(text)
+def assess(text: str, normalised: str | None = None) -> Assessment:
+    """Assess one message. Deterministic, in-process, no I/O.
+
+    `normalised` is `normalise_message(text)` when the caller has it already (posting
+    also looks for content-warning topics in it)."""
+    return _assess(text, normalised=normalised)
+
+
+def normalise_message(text: str) -> str:
+    """A message normalised as `assess` reads it (up to its length limit)."""
+    return normalise(text[:_MAX_CHARS])
