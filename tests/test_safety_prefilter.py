@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from safespace.reading.categories import _TOPICS, detect_topics
-from safespace.safety.assess import _CUE_RULES, _FALLBACK_RULES, _RULES, _assess, normalise_message
+from safespace.safety.assess import _CUE_RULES, _FALLBACK_RULES, _RULES, _assess, prepare
 from safespace.safety.prefilter import LiteralIndex, required_literals
 
 RULES = _RULES + _CUE_RULES + _FALLBACK_RULES
@@ -73,6 +73,7 @@ def test_prefilters_never_change_an_assessment(data: st.DataObject) -> None:
     after = data.draw(st.sampled_from(["", ". i am sorry", " tomorrow", ", goodbye"]))
     text = before + core + after
     assert _assess(text) == _assess(text, gated=False)
+    assert _assess(text, prepared=prepare(text)) == _assess(text)  # as posting calls it
 
 
 @given(
@@ -92,6 +93,7 @@ def test_the_index_finds_exactly_the_sets_with_a_literal_in_the_text(
 def test_topic_prefilters_never_change_the_suggested_warnings(data: st.DataObject) -> None:
     pattern = data.draw(st.sampled_from(list(_TOPICS.values())), label="topic")
     text = "we spoke about " + data.draw(st.from_regex(pattern, fullmatch=True), label="core")
-    norm = normalise_message(text)
+    norm = prepare(text).text
     every_pattern = [name for name, p in _TOPICS.items() if p.search(norm)]
     assert detect_topics(text) == every_pattern
+    assert detect_topics(text, prepare(text)) == every_pattern  # as posting calls it

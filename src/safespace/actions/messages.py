@@ -20,7 +20,7 @@ from safespace.queries.dates import iso
 from safespace.queries.messages import readable
 from safespace.queries.rooms import PostingFacts, RoomAccess, access_room_as_member, posting_facts
 from safespace.reading.categories import CATEGORIES, MAX_NOTE, METHOD_DETAIL, detect_topics, labels
-from safespace.safety.assess import Assessment, assess, normalise_message
+from safespace.safety.assess import Assessment, assess, prepare
 from safespace.services import Services
 
 MAX_BODY = 4000
@@ -110,9 +110,9 @@ async def post_message(
     body = check_body(body)
     given = check_warning(warning)
     # Local and pure: before the write slot, never sent anywhere.
-    norm = normalise_message(body)
-    assessment = assess(body, norm)
-    topics = detect_topics(body, norm)
+    prepared = prepare(body)
+    assessment = assess(body, prepared)
+    topics = detect_topics(body, prepared)
     job = Job(actor, room_id, client_id, body, assessment, topics, given, suggest is True)
     try:
         return await line_of(svc, check_post).submit(job)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from safespace.safety.assess import normalise_message
-from safespace.safety.prefilter import LiteralIndex, required_literals
+from safespace.safety.assess import prepare
+from safespace.safety.prefilter import LiteralIndex, Prepared, required_literals
 
 CATEGORIES: dict[str, str] = {
     "suicide": "Suicide",
@@ -91,12 +91,13 @@ _INDEX = LiteralIndex([required_literals(pattern) for pattern in _TOPICS.values(
 _ALWAYS = sum(1 << i for i, p in enumerate(_TOPICS.values()) if required_literals(p) is None)
 
 
-def detect_topics(text: str, normalised: str | None = None) -> list[str]:
+def detect_topics(text: str, prepared: Prepared | None = None) -> list[str]:
     """The categories this text touches, in the order of CATEGORIES. Local, no I/O.
 
-    `normalised`: `normalise_message(text)`, when the caller has it already."""
-    norm = normalise_message(text) if normalised is None else normalised
-    mask = _INDEX.matching(norm) | _ALWAYS
+    `prepared`: `prepare(text)`, when the caller has it already."""
+    prepared = prepare(text) if prepared is None else prepared
+    norm = prepared.text
+    mask = _INDEX.matching(norm, prepared.grams) | _ALWAYS
     return [
         name
         for i, (name, pattern) in enumerate(_TOPIC_RULES)

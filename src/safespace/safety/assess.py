@@ -58,7 +58,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from safespace.safety.prefilter import LiteralIndex, required_literals
+from safespace.safety.prefilter import LiteralIndex, Prepared, required_literals
 
 Level = Literal["none", "elevated", "imminent"]
 
@@ -1893,9 +1893,9 @@ _UNFILTERED = tuple(
 )
 
 
-def _gated(text: str) -> tuple[list[_Rule], list[_Rule], list[_Rule]]:
+def _gated(text: str, grams: frozenset[str] | None) -> tuple[list[_Rule], list[_Rule], list[_Rule]]:
     """The rules worth trying on `text`: strong, cue and fallback, each in table order."""
-    mask = _INDEX.matching(text)
+    mask = _INDEX.matching(text, grams)
     for bit, needs in _UNFILTERED:
         if not needs or any(word in text for word in needs):
             mask |= bit
@@ -2197,14 +2197,15 @@ def _combine(signals: set[str], cues: dict[str, set[str]]) -> None:
         signals.add("timing")
 
 
-def _assess(text: str, gated: bool = True, normalised: str | None = None) -> Assessment:
+def _assess(text: str, gated: bool = True, prepared: Prepared | None = None) -> Assessment:
     if not text or text.isspace():
         return NONE
-    norm = normalise(text[:_MAX_CHARS]) if normalised is None else normalised
+    norm = normalise(text[:_MAX_CHARS]) if prepared is None else prepared.text
     if not norm:
         return NONE
     ctx = _Context(norm)
-    rules, cue_rules, fallback_rules = _gated(norm) if gated else _ALL_TABLES
+    grams = None if prepared is None else prepared.grams
+    rules, cue_rules, fallback_rules = _gated(norm, grams) if gated else _ALL_TABLES
     found = _hits(rules, ctx, frozenset())
     cues = _hits(cue_rules, ctx, _UNCHECKED)
     if "return" in cues or "travel" in cues or "upbeat" in cues:
@@ -2226,14 +2227,15 @@ def _assess(text: str, gated: bool = True, normalised: str | None = None) -> Ass
     return Assessment(level, ordered, _method_detail(norm, level != "none"))
 
 
-def assess(text: str, normalised: str | None = None) -> Assessment:
+def assess(text: str, prepared: Prepared | None = None) -> Assessment:
     """Assess one message. Deterministic, in-process, no I/O.
 
-    `normalised` is `normalise_message(text)` when the caller has it already (posting
-    also looks for content-warning topics in it)."""
-    return _assess(text, normalised=normalised)
+    `prepared` is `prepare(text)` when the caller has it already (posting also looks for
+    content-warning topics in it)."""
+    return _assess(text, prepared=prepared)
 
 
-def normalise_message(text: str) -> str:
-    """A message normalised as `assess` reads it (up to its length limit)."""
-    return normalise(text[:_MAX_CHARS])
+def prepare(text: str) -> Prepared:
+    """A message normalised as `assess` reads it (up to its length limit), with the pieces
+    the prefilters look up."""
+    return Prepared.of(normalise(text[:_MAX_CHARS]))

@@ -14,6 +14,7 @@ substrings costs far less than starting the regex engine on every message.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from itertools import product
 from typing import Any
 
@@ -171,29 +172,41 @@ class LiteralIndex:
         # "the" or "ing" would send every text to dozens of literals.
         shared: dict[str, int] = {}
         for literal in bits:
-            for tri in _trigrams(literal):
+            for tri in trigrams(literal):
                 shared[tri] = shared.get(tri, 0) + 1
         by_head: dict[str, list[tuple[str, int]]] = {}
         for literal, bit in bits.items():
             if len(literal) >= 3:
-                head = min(sorted(_trigrams(literal)), key=shared.__getitem__)
+                head = min(sorted(trigrams(literal)), key=shared.__getitem__)
                 by_head.setdefault(head, []).append((literal, bit))
         self._by_head = {head: tuple(entries) for head, entries in by_head.items()}
         self._short = tuple((lit, bit) for lit, bit in bits.items() if len(lit) < 3)
 
-    def matching(self, text: str) -> int:
+    def matching(self, text: str, grams: frozenset[str] | None = None) -> int:
+        """`grams`: `trigrams(text)`, when the caller has it already."""
         mask = 0
         for literal, bit in self._short:
             if literal in text:
                 mask |= bit
         by_head = self._by_head
-        heads = by_head.keys() & {text[i : i + 3] for i in range(len(text) - 2)}
-        for head in heads:
+        for head in by_head.keys() & (trigrams(text) if grams is None else grams):
             for literal, bit in by_head[head]:
                 if literal in text:
                     mask |= bit
         return mask
 
 
-def _trigrams(s: str) -> set[str]:
-    return {s[i : i + 3] for i in range(len(s) - 2)}
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A normalised text and its three-character pieces, for several indexes to share."""
+
+    text: str
+    grams: frozenset[str]
+
+    @classmethod
+    def of(cls, text: str) -> Prepared:
+        return cls(text, trigrams(text))
+
+
+def trigrams(text: str) -> frozenset[str]:
+    return frozenset({text[i : i + 3] for i in range(len(text) - 2)})
