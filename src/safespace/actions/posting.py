@@ -19,9 +19,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, update
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safespace.actions import safety
@@ -41,6 +42,16 @@ messages = cast(Table, Message.__table__)
 rooms = cast(Table, Room.__table__)
 
 MAX_BATCH = 64  # posts per transaction: bounds how long one commit holds the writer
+
+# Built once: building and cache-keying a statement per batch cost more than running it.
+_NEXT_SEQS = (
+    update(rooms)
+    .where(rooms.c.id == bindparam("room"))
+    .values(last_seq=rooms.c.last_seq + bindparam("n"))
+    .returning(rooms.c.last_seq)
+)
+_INSERT = insert(messages).returning(messages.c.id, sort_by_parameter_order=True)
+_NOT_YET = {"deleted_at": None, "hidden_at": None, "hidden_rule": None}  # none, when new
 
 
 @dataclass
@@ -193,14 +204,7 @@ async def _insert(svc: Services, session: AsyncSession, plans: list[Plan]) -> di
     ordered: list[Plan] = []
     for room_id in sorted(by_room):
         group = by_room[room_id]
-        last = (
-            await conn.execute(
-                update(rooms)
-                .where(rooms.c.id == room_id)
-                .values(last_seq=rooms.c.last_seq + len(group))
-                .returning(rooms.c.last_seq)
-            )
-        ).scalar()
+        last = (await conn.execute(_NEXT_SEQS, {"room": room_id, "n": len(group)})).scalar()
         assert last is not None
         for i, plan in enumerate(group):
             plan.seq = last - len(group) + 1 + i
@@ -233,14 +237,12 @@ async def _insert(svc: Services, session: AsyncSession, plans: list[Plan]) -> di
                 ),
             }
         )
-    result = await conn.execute(
-        insert(messages).returning(messages.c.id, sort_by_parameter_order=True), rows
-    )
+    result = await conn.execute(_INSERT, rows)
     ids = list(result.scalars().all())
     written: dict[int, Posted] = {}
     for plan, row, message_id in zip(ordered, rows, ids, strict=True):
         job, access = plan.job, plan.access
-        shown = Message(**{**row, "id": message_id})  # never added: only read for the dict
+        shown = SimpleNamespace(**row, id=message_id, **_NOT_YET)  # what message_dict reads
         note = getattr(job.given, "note", None)
         data = message_dict(shown, job.body, note)
         plan.tx.on_commit(
