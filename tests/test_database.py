@@ -11,13 +11,21 @@ import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from helpers import create_group, make_client, post, privileged
+from safespace.actions import accounts
+from safespace.actions import groups as groups_actions
+from safespace.actions.posting import _INSERT_ONE_RAW
 from safespace.db.engine import Database
+from safespace.db.models import Message
+from safespace.db.raw import sqlite_of
+from safespace.queries.rooms import _POSTING, _POSTING_RAW
 from safespace.settings import Settings
 
 
@@ -157,3 +165,71 @@ async def test_the_write_ahead_log_is_checkpointed(make_server) -> None:
     db: Database = server.app.state.svc.db
     busy, frames, done = await db.checkpoint()
     assert busy == 0 and frames == done  # everything in the log is in the database file
+
+
+async def test_the_posting_line_s_plain_sqlite_calls_match_sqlalchemy(make_server) -> None:
+    """db/raw.py runs the posting line's statements straight on the inline SQLite
+    connection, converting values with SQLAlchemy's own processors: what they read and
+    write must be exactly what SQLAlchemy reads and writes. Elsewhere (PostgreSQL, the
+    aiosqlite writer) they are not used at all."""
+    server = await make_server()
+    assert server.app is not None
+    svc = server.app.state.svc
+    db: Database = svc.db
+    fac = (
+        await accounts.sign_up(svc, "rawfac", "a long enough passphrase", role="facilitator")
+    ).user
+    created = await groups_actions.create_group(svc, fac, "Raw check", "Checking raw calls.")
+    room_id = created.room.id
+    now = svc.clock.now()
+    params = {
+        "user_id": fac.id,
+        "room_id": room_id,
+        "client_id": "raw-1",
+        "now": now,
+        "since": now - timedelta(days=1),
+    }
+    async with db.write(inline=True) as session:
+        inline = await sqlite_of(session)
+        if not db.is_sqlite:
+            assert inline is None  # PostgreSQL: through SQLAlchemy as before
+            return
+        assert inline is not None
+        conn = await session.connection()
+        assert _typed(_POSTING_RAW.first(inline, params)) == _typed(
+            (await conn.execute(_POSTING, params)).first()
+        )
+        row = {
+            "room_id": room_id,
+            "seq": 999,
+            "author_id": fac.id,
+            "author_alias": "rawfac",
+            "author_role": "facilitator",
+            "author_host": None,
+            "client_id": "raw-1",
+            "kind": "text",
+            "body": b"\x00sealed",
+            "created_at": now,
+            "risk_level": "elevated",
+            "warning": ["self-harm", "medical"],
+            "warning_note": None,
+        }
+        got = _INSERT_ONE_RAW.first(inline, row)
+        assert got is not None
+        stored = await session.get(Message, got[0])
+        assert stored is not None
+        assert {k: getattr(stored, k) for k in row} == row  # aware UTC time, JSON list...
+        assert stored.created_at.tzinfo is not None
+        # and the facts query now finds it as this author's retry
+        again = _POSTING_RAW.first(inline, params)
+        assert again is not None and again[16] == got[0]
+        assert _typed(again) == _typed((await conn.execute(_POSTING, params)).first())
+        await session.rollback()
+    async with db.write() as session:  # the aiosqlite writer: not inline
+        assert await sqlite_of(session) is None
+
+
+def _typed(row: Any) -> list[tuple[type, Any]]:
+    """A row with each value's type: True and 1 are equal in Python, not to a reader."""
+    assert row is not None
+    return [(type(v), v) for v in row]

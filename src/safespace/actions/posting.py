@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from safespace.actions import safety
 from safespace.actions.base import Tx
 from safespace.db.models import Message, Room, User
+from safespace.db.raw import RawStatement, sqlite_of
 from safespace.errors import AppError
 from safespace.events.types import MessagePosted
 from safespace.privacy.keystore import message_context, note_context
@@ -51,6 +52,17 @@ _NEXT_SEQS = (
     .returning(rooms.c.last_seq)
 )
 _INSERT = insert(messages).returning(messages.c.id, sort_by_parameter_order=True)
+# On SQLite the same, one row at a time with plain sqlite3 calls (see db/raw.py).
+_NEXT_SEQS_RAW = RawStatement(_NEXT_SEQS)
+_COLUMNS = (
+    "room_id seq author_id author_alias author_role author_host client_id kind body "
+    "created_at risk_level warning warning_note"
+).split()
+_INSERT_ONE_RAW = RawStatement(
+    insert(messages)
+    .values({name: bindparam(name, type_=messages.c[name].type) for name in _COLUMNS})
+    .returning(messages.c.id)
+)
 _NOT_YET = {"deleted_at": None, "hidden_at": None, "hidden_rule": None}  # none, when new
 
 
@@ -198,13 +210,19 @@ async def _insert(svc: Services, session: AsyncSession, plans: list[Plan]) -> di
     lock rooms in opposite orders), then one INSERT for all, then the risk flags."""
     # Core statements on the session's connection: no ORM objects to build or track.
     conn = await session.connection()
+    inline = await sqlite_of(session)  # SQLite: plain sqlite3 calls, see db/raw.py
     by_room: dict[int, list[Plan]] = {}
     for plan in plans:
         by_room.setdefault(plan.access.room_id, []).append(plan)
     ordered: list[Plan] = []
     for room_id in sorted(by_room):
         group = by_room[room_id]
-        last = (await conn.execute(_NEXT_SEQS, {"room": room_id, "n": len(group)})).scalar()
+        values = {"room": room_id, "n": len(group)}
+        if inline is not None:
+            got = _NEXT_SEQS_RAW.first(inline, values)
+            last = None if got is None else got[0]
+        else:
+            last = (await conn.execute(_NEXT_SEQS, values)).scalar()
         assert last is not None
         for i, plan in enumerate(group):
             plan.seq = last - len(group) + 1 + i
@@ -237,8 +255,15 @@ async def _insert(svc: Services, session: AsyncSession, plans: list[Plan]) -> di
                 ),
             }
         )
-    result = await conn.execute(_INSERT, rows)
-    ids = list(result.scalars().all())
+    if inline is not None:
+        ids = []
+        for row in rows:
+            got = _INSERT_ONE_RAW.first(inline, row)
+            assert got is not None
+            ids.append(got[0])
+    else:
+        result = await conn.execute(_INSERT, rows)
+        ids = list(result.scalars().all())
     written: dict[int, Posted] = {}
     for plan, row, message_id in zip(ordered, rows, ids, strict=True):
         job, access = plan.job, plan.access

@@ -24,7 +24,7 @@ try:  # the parser behind `re` (named sre_parse before 3.11)
 except ImportError:  # pragma: no cover - a Python without it just runs every pattern
     _p = _c = None
 
-_MAX_SET = 256  # larger literal sets cost more to check than they save
+_MAX_SET = 1024  # larger literal sets cost more to check than they save
 _MAX_CLASS = 8  # a character class wider than this is not worth expanding
 _RARE = 6  # a literal this long is rare enough: past it, prefer fewer literals
 
@@ -45,14 +45,13 @@ def required_literals(pattern: re.Pattern[str]) -> Literals | None:
     except Exception:  # pragma: no cover - compiled already, so it parses
         return None
     exact, required = _sequence(list(tree))
-    return _best(exact, required)
+    best = _best(exact, required)
+    return None if best is None else _minimal(best)
 
 
 def _best(exact: Literals | None, required: Literals | None) -> Literals | None:
     candidates = [s for s in (exact, required) if s is not None and "" not in s]
-    if not candidates:
-        return None
-    return _minimal(max(candidates, key=_score))
+    return max(candidates, key=_score) if candidates else None
 
 
 def _score(literals: Literals) -> tuple[int, int]:
@@ -150,7 +149,7 @@ def _branch(alternatives: list[_Facts]) -> _Facts:
     required: Literals | None = None
     if all(b is not None for b in bests):
         union = frozenset().union(*(b for b in bests if b is not None))
-        required = _minimal(union) if len(union) <= _MAX_SET else None
+        required = union if len(union) <= _MAX_SET else None
     return exact, required
 
 
