@@ -226,6 +226,29 @@ async def test_the_memory_limiter_forgets_what_no_window_holds(clock: FrozenCloc
     assert limiter.keys() == [limiter.key_for(limiter.rules["messages"], "last")]
 
 
+async def test_per_user_keys_are_remembered_but_addresses_and_names_never_are(
+    clock: FrozenClock,
+) -> None:
+    """Every post hits the per-user message limit, so its key is kept rather than hashed
+    again; a bounded number of them, and never for an address or a sign-in name."""
+    limiter = MemoryLimiter(clock)
+    limiter.USER_KEYS = 3
+    key = limiter.key_for(limiter.rules["messages"], "7")
+    for subject in ("7", "8", "9"):
+        await limiter.hit("messages", subject)
+    await limiter.hit("login_client", "198.51.100.23")
+    await limiter.hit("login_account", "quiet_heron")
+    remembered = repr(limiter._user_keys)
+    assert "198.51.100.23" not in remembered and "quiet_heron" not in remembered
+    assert len(limiter._user_keys) == 3
+    await limiter.hit("messages", "10")  # the fourth: the kept keys are dropped, not grown
+    assert len(limiter._user_keys) == 1
+    assert limiter.key_for(limiter.rules["messages"], "7") == key  # same key after
+    # and the limit still counts across the forgetting: 7 has used two of its 40 now
+    await limiter.hit("messages", "7")
+    assert len(limiter._log[key]) == 2
+
+
 def test_scaling_moves_every_limit_but_the_failed_login_promise(clock: FrozenClock) -> None:
     limiter = MemoryLimiter(clock, scale=3)
     assert limiter.rules["messages"].windows[0].limit == 3 * RULES["messages"].windows[0].limit

@@ -247,6 +247,7 @@ class MemoryLimiter:
     """Sliding windows in this process's memory: right for one process."""
 
     SWEEP_EVERY = 1024
+    USER_KEYS = 50_000  # per-user keys kept (then forgotten all at once)
 
     def __init__(self, clock: Clock, scale: float = 1.0) -> None:
         self.rules = _scaled_rules(scale)
@@ -255,9 +256,21 @@ class MemoryLimiter:
         self._log: dict[str, list[tuple[float, str]]] = {}
         self._tokens = itertools.count(1)
         self._hits = 0
+        self._user_keys: dict[tuple[str, str], str] = {}
 
     def key_for(self, rule: Rule, subject: str) -> str:
-        return f"{rule.name}:{_digest(self._secret, rule, subject)}"
+        if rule.per != "user":
+            return f"{rule.name}:{_digest(self._secret, rule, subject)}"
+        # A user id is no one's personal data, and every post hits a per-user rule: keep
+        # its key rather than computing the HMAC again (addresses are never kept).
+        known = self._user_keys.get((rule.name, subject))
+        if known is None:
+            if len(self._user_keys) >= self.USER_KEYS:
+                self._user_keys.clear()
+            known = self._user_keys[(rule.name, subject)] = (
+                f"{rule.name}:{_digest(self._secret, rule, subject)}"
+            )
+        return known
 
     async def hit(self, name: str, subject: str) -> Ticket:
         return self.hit_now(name, subject)

@@ -286,6 +286,8 @@ _WORDS = {
     "til": "until",
 }
 _WORD_RE = re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, _WORDS), key=len)[::-1]) + r")\b")
+# Every key is all word characters, so _WORD_RE can only match a whole \w+ run.
+_TOKENS = re.compile(r"\w+")
 # Phrases, each tried only when the text holds its gate (a plain substring).
 _PHRASES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
     (gate, re.compile(p), r)
@@ -329,7 +331,8 @@ def normalise(text: str) -> str:
     if "/" in s:
         for pattern, repl in _SLASHES:
             s = pattern.sub(repl, s)
-    s = _WORD_RE.sub(lambda m: _WORDS[m.group(0)], s)
+    if not _WORDS.keys().isdisjoint(_TOKENS.findall(s)):  # most messages hold none
+        s = _WORD_RE.sub(lambda m: _WORDS[m.group(0)], s)
     for gate, pattern, repl in _PHRASES:
         if gate in s:
             s = pattern.sub(repl, s)
