@@ -119,7 +119,16 @@ class Database:
             self.write_engine = create_async_engine(
                 self.url, pool_size=10, max_overflow=20, pool_pre_ping=True
             )
-            self.read_engine = self.write_engine
+            # Reads run in autocommit: each statement sees the latest commits, exactly as
+            # in a READ COMMITTED transaction, without a BEGIN and a ROLLBACK round trip
+            # around every read session (a page of history is two sessions).
+            self.read_engine = create_async_engine(
+                self.url,
+                pool_size=10,
+                max_overflow=20,
+                pool_pre_ping=True,
+                isolation_level="AUTOCOMMIT",
+            )
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
