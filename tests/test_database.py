@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from helpers import create_group, make_client, post, privileged
 from safespace.actions import accounts
@@ -220,6 +220,9 @@ async def test_the_posting_line_s_plain_sqlite_calls_match_sqlalchemy(make_serve
         assert stored is not None
         assert {k: getattr(stored, k) for k in row} == row  # aware UTC time, JSON list...
         assert stored.created_at.tzinfo is not None
+        # a clash is raised as SQLAlchemy raises it (callers catch IntegrityError)
+        with pytest.raises(IntegrityError):
+            _INSERT_ONE_RAW.first(inline, {**row, "client_id": "raw-2"})  # same seq
         # and the facts query now finds it as this author's retry
         again = _POSTING_RAW.first(inline, params)
         assert again is not None and again[16] == got[0]

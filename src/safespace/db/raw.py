@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import Executable
 
@@ -101,9 +102,13 @@ class RawStatement:
         """The first row (converted as SQLAlchemy would), or None."""
         if not self._ready:
             self._prepare(inline.dialect)
-        cursor = inline.db.execute(self._sql, self._args(values))
+        args = self._args(values)
         try:
-            row = cursor.fetchone()
-        finally:
-            cursor.close()
+            cursor = inline.db.execute(self._sql, args)
+            try:
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+        except sqlite3.Error as exc:  # as SQLAlchemy would raise it (IntegrityError, ...)
+            raise DBAPIError.instance(self._sql, args, exc, sqlite3.Error) from exc
         return None if row is None else self._row(row)
