@@ -1889,8 +1889,8 @@ _CUE_RULES = _compile(_CUE_TABLE)
 _ALL_RULES = _RULES + _CUE_RULES + _FALLBACK_RULES
 _CUES_AT, _FALLBACKS_AT = len(_RULES), len(_RULES) + len(_CUE_RULES)
 _INDEX = LiteralIndex([rule.literals for rule in _ALL_RULES])
-# The few patterns whose tree gives no literals keep their hand-written gate.
 _ALL_TABLES = (_RULES, _CUE_RULES, _FALLBACK_RULES)
+# The few patterns whose tree gives no literals keep their hand-written gate.
 _UNFILTERED = tuple(
     (1 << i, rule.needs) for i, rule in enumerate(_ALL_RULES) if rule.literals is None
 )
