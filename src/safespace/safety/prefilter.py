@@ -24,7 +24,7 @@ try:  # the parser behind `re` (named sre_parse before 3.11)
 except ImportError:  # pragma: no cover - a Python without it just runs every pattern
     _p = _c = None
 
-_MAX_SET = 1024  # larger literal sets cost more to check than they save
+_MAX_SET = 1024  # bounds the sets built from alternations (start-up time, memory)
 _MAX_CLASS = 8  # a character class wider than this is not worth expanding
 _RARE = 6  # a literal this long is rare enough: past it, prefer fewer literals
 
