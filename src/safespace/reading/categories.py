@@ -87,8 +87,9 @@ _TOPICS: dict[str, re.Pattern[str]] = {
 # Each topic's pattern runs only on a text holding one of the strings every match of it
 # holds (the risk assessor's prefilter; it cannot change an answer).
 _TOPIC_RULES = tuple(_TOPICS.items())
-_INDEX = LiteralIndex([required_literals(pattern) for pattern in _TOPICS.values()])
-_ALWAYS = sum(1 << i for i, p in enumerate(_TOPICS.values()) if required_literals(p) is None)
+_LITERALS = [required_literals(pattern) for pattern in _TOPICS.values()]
+_INDEX = LiteralIndex(_LITERALS)
+_ALWAYS = sum(1 << i for i, literals in enumerate(_LITERALS) if literals is None)
 
 
 def detect_topics(text: str, prepared: Prepared | None = None) -> list[str]:
