@@ -14,6 +14,7 @@ substrings costs far less than starting the regex engine on every message.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import product
 from typing import Any
@@ -162,7 +163,7 @@ class LiteralIndex:
 
     __slots__ = ("_by_head", "_short")
 
-    def __init__(self, sets: list[Literals | tuple[str, ...] | None]) -> None:
+    def __init__(self, sets: Sequence[Literals | tuple[str, ...] | None]) -> None:
         bits: dict[str, int] = {}
         for i, literals in enumerate(sets):
             for literal in literals or ():
