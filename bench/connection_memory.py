@@ -65,11 +65,12 @@ async def _serve(count: int, deflate: bool, top: int) -> None:
     from safespace.app import create_app
     from safespace.cli import _with_services
     from safespace.settings import Settings
+    from safespace.web.socket_protocol import UVICORN_OPTIONS
 
     settings = Settings.from_env()
     await _with_services(lambda svc: asyncio.sleep(0))  # migrate
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, port=PORT, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, port=PORT, log_level="warning", **UVICORN_OPTIONS))
     serving = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
         await asyncio.sleep(0.05)

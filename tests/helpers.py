@@ -26,6 +26,7 @@ from safespace.app import create_app
 from safespace.clock import FrozenClock
 from safespace.services import Services
 from safespace.settings import Settings
+from safespace.web.socket_protocol import UVICORN_OPTIONS
 
 PASSWORD = "lantern-meadow-river-42"
 # How long a frame that must come may take. Generous: in three full runs on a loaded
@@ -144,6 +145,7 @@ class LiveServer:
             log_config=None,  # leave logging alone: records reach caplog
             access_log=False,  # as `safespace serve` runs it
             timeout_graceful_shutdown=3,
+            **UVICORN_OPTIONS,
         )
         self._server = _QuietServer(config)
         self._task = asyncio.create_task(self._server.serve())
@@ -421,9 +423,11 @@ async def open_ws(
     origin: str | None = None,
     hello: bool = True,
     ambient: bool = False,
+    compression: str | None = "deflate",
 ) -> WS:
     conn = await connect(
         server.ws_url,
+        compression=compression,
         additional_headers=headers,
         origin=origin,  # type: ignore[arg-type]
         proxy=None,

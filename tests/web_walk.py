@@ -27,8 +27,10 @@ from starlette.routing import Mount, WebSocketRoute
 
 from helpers import PASSWORD, Account, LiveServer, create_group, join, privileged, unique_name
 from safespace.actions import accounts
+from safespace.app import SafeSpaceApp
 from safespace.db.base import Base
 from safespace.db.models import Flag, JoinRequest
+from safespace.web import ws
 from safespace.web.deps import optional_principal
 
 # Who walks the routes: nobody, a member of the group, someone signed in but not in it, the
@@ -76,6 +78,8 @@ def app_routes(app: FastAPI) -> list[Route]:
     except ImportError:  # older FastAPI: app.routes is already flat
         entries = list(app.routes)
     found: list[Route] = []
+    if isinstance(app, SafeSpaceApp):  # it answers the live socket before routing
+        found.append(Route("WS", ws.PATH, "websocket"))
     for entry in entries:
         route = getattr(entry, "original_route", entry)
         path = str(entry.path)

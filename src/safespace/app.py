@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from safespace import logs, services
 from safespace.actions.jobs import run_due_jobs
@@ -71,6 +71,13 @@ class SafeSpaceApp(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         return SecurityHeaders(RejectNulInUrl(super().build_middleware_stack()), hsts=self.hsts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == ws.PATH:
+            scope["app"] = self
+            await ws.socket(scope, receive, send)  # no middleware applies: see ws.socket
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -159,7 +166,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         sessions.router,
         invites.router,
         admin.router,
-        ws.router,
         pages.router,
         support_router,
         facilitation_router,

@@ -30,6 +30,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from safespace.app import create_app
+    from safespace.web.socket_protocol import UVICORN_OPTIONS
 
     settings = Settings.from_env()
     asyncio.run(_with_services(lambda svc: asyncio.sleep(0)))  # migrate before serving
@@ -41,6 +42,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         forwarded_allow_ips="127.0.0.1" if args.behind_proxy else None,
         access_log=False,  # access logs would hold addresses and paths of private rooms
         log_level="info",
+        **UVICORN_OPTIONS,
     )
     return 0
 

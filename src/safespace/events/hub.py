@@ -1,7 +1,8 @@
 """This process's live connections, and delivery of broker events to them.
 
-Every connection has one outbound queue drained by one writer task, so frames leave in the
-order they were queued, and a connection never has two sends in flight. The writer also
+Every connection has one outbound queue, drained by a writer task that runs only while
+frames are waiting, so frames leave in the order they were queued, a connection never has
+two sends in flight, and an idle connection holds no task. The writer also
 keeps the last seq it delivered per room: a duplicate is dropped, and a gap (events from
 several processes can arrive out of order) is filled from the database, so each client sees
 every room's messages exactly once and in seq order.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -32,6 +33,26 @@ def encode(frame: dict[str, Any]) -> str:
 
 
 class Connection:
+    __slots__ = (
+        "_send_text",
+        "_close",
+        "user_id",
+        "session_id",
+        "_fetch_gap",
+        "rooms",
+        "facilitates",
+        "is_admin",
+        "reader",
+        "paused",
+        "held_from",
+        "break_changes",
+        "presence",
+        "_queue",
+        "_writer",
+        "_live",
+        "closed",
+    )
+
     def __init__(
         self,
         send_text: Callable[[str], Awaitable[None]],
@@ -56,7 +77,11 @@ class Connection:
         self.held_from: dict[int, int] = {}
         self.break_changes = 0  # bumped on every break event (see web/ws.py's keep_present)
         self.presence: str | None = None  # its presence row (actions/safety.py)
-        self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(QUEUE_LIMIT)
+        # Frames waiting to go. The queue and its writer task exist only while there are
+        # some: most connections are idle most of the time, and an idle one holds neither.
+        self._queue: deque[tuple[str, Any]] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._live = False  # until start(): what is queued waits behind the replay
         self.closed = False
 
     def push_frame(self, frame: dict[str, Any] | str) -> None:
@@ -72,32 +97,61 @@ class Connection:
     def _put(self, item: tuple[str, Any]) -> None:
         if self.closed:
             return
-        try:
-            self._queue.put_nowait(item)
-        except asyncio.QueueFull:
+        if self._queue is None:
+            self._queue = deque()
+        elif len(self._queue) >= QUEUE_LIMIT:
             # A slow reader must not hold memory for everyone: it reconnects and resumes.
             self.closed = True
-            self._queue = asyncio.Queue(1)
-            self._queue.put_nowait(("close", 1013))
+            self._queue.clear()
+            item = ("close", 1013)
+        self._queue.append(item)
+        self._wake()
 
     def close_soon(self, code: int) -> None:
-        self.closed = True
-        with contextlib.suppress(asyncio.QueueFull):
-            self._queue.put_nowait(("close", code))
+        if not self.closed:
+            self._put(("close", code))
+            self.closed = True
 
-    async def run_writer(self) -> None:
-        while True:
-            kind, payload = await self._queue.get()
-            if kind == "raw":
-                await self._send_text(payload)
-            elif kind == "message":
-                await self._deliver(*payload)
-            elif kind == "resync":
-                await self._resync(payload)
-            elif kind == "close":
-                with contextlib.suppress(Exception):
+    def start(self) -> None:
+        """Live from here: frames queued meanwhile go out now, in order."""
+        self._live = True
+        self._wake()
+
+    async def stop(self) -> None:
+        self.closed = True
+        writer = self._writer
+        if writer is not None and writer is not asyncio.current_task():
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+
+    def _wake(self) -> None:
+        if self._live and self._writer is None and self._queue:
+            self._writer = asyncio.get_running_loop().create_task(self._write(self._queue))
+
+    async def _write(self, queue: deque[tuple[str, Any]]) -> None:
+        """Send what is queued, one frame at a time and in order, then end."""
+        try:
+            while queue:
+                kind, payload = queue.popleft()
+                if kind == "raw":
+                    await self._send_text(payload)
+                elif kind == "message":
+                    await self._deliver(*payload)
+                elif kind == "resync":
+                    await self._resync(payload)
+                elif kind == "close":
+                    queue.clear()
                     await self._close(payload)
-                return
+        except Exception:
+            # The socket is gone (or going): its reader sees the disconnect and cleans up.
+            self.closed = True
+            queue.clear()
+            with contextlib.suppress(Exception):
+                await self._close(1011)
+        finally:
+            self._writer = None
+            self._queue = None  # empty: nothing was queued since the loop's last look
 
     async def _resync(self, room_id: int) -> None:
         if room_id in self.paused or room_id not in self.rooms:

@@ -13,7 +13,8 @@ import time
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.types import Message, Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from safespace.actions import safety
 from safespace.actions.messages import post_message
@@ -33,7 +34,8 @@ from safespace.services import Services
 from safespace.web.deps import resolve_principal, same_origin
 
 log = logging.getLogger(__name__)
-router = APIRouter()
+
+PATH = "/api/v1/ws"
 
 MAX_FRAME = 16 * 1024
 PRESENCE_EVERY = 30.0
@@ -42,6 +44,32 @@ HELLO_TIMEOUT = 15.0
 
 def error_frame(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"type": "error", "code": code, "message": message, **extra}
+
+
+class _Socket:
+    """An accepted socket as a connection uses it after the hello: the two ASGI channels,
+    and nothing of the handshake."""
+
+    __slots__ = ("_receive", "_send")
+
+    def __init__(self, receive: Receive, send: Send) -> None:
+        self._receive = receive
+        self._send = send
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        return message
+
+    async def send_text(self, text: str) -> None:
+        try:
+            await self._send({"type": "websocket.send", "text": text})
+        except OSError as err:  # uvicorn's ClientDisconnected: the peer has gone
+            raise WebSocketDisconnect(1006) from err
+
+    async def close(self, code: int) -> None:
+        await self._send({"type": "websocket.close", "code": code})
 
 
 async def _authenticate(ws: WebSocket, hello: dict[str, Any]) -> Principal | None:
@@ -53,64 +81,21 @@ async def _authenticate(ws: WebSocket, hello: dict[str, Any]) -> Principal | Non
     return await resolve_principal(ws, token if token else None)
 
 
-@router.websocket("/api/v1/ws")
-async def socket(ws: WebSocket) -> None:
-    svc: Services = ws.app.state.svc
-    await ws.accept()
-    try:
-        hello = await asyncio.wait_for(_first_frame(ws), HELLO_TIMEOUT)
-    except (TimeoutError, WebSocketDisconnect):
-        with contextlib.suppress(Exception):
-            await ws.close(1008)
+async def socket(scope: Scope, receive: Receive, send: Send) -> None:
+    """The live socket, called by the app for PATH before any middleware or routing (see
+    SafeSpaceApp.__call__): none of them applies to a socket, and each layer's frame would
+    stay alive for as long as the socket is open."""
+    app = scope["app"]
+    svc: Services = app.state.svc
+    opened = await _open(WebSocket(scope, receive, send))
+    if opened is None:
         return
-    if hello is None:
-        return
-    principal = await _authenticate(ws, hello)
-    if principal is None:
-        await ws.send_text(encode(error_frame("unauthenticated", "Please sign in again.")))
-        await ws.close(4401)
-        return
-    await _serve(ws, svc, principal, hello)
-
-
-async def _first_frame(ws: WebSocket) -> dict[str, Any] | None:
-    """Wait for a hello; answer anything else with an error frame and keep waiting."""
-    while True:
-        frame = await _receive(ws)
-        if frame is None:
-            continue
-        if frame.get("type") == "hello":
-            return frame
-        await ws.send_text(encode(error_frame("hello_first", "Say hello first.")))
-
-
-async def _receive(ws: WebSocket) -> dict[str, Any] | None:
-    """One client frame as a dict, or None after answering a malformed one."""
-    message = await ws.receive()
-    if message["type"] == "websocket.disconnect":
-        raise WebSocketDisconnect(message.get("code", 1000))
-    text = message.get("text")
-    if text is None and message.get("bytes") is not None:
-        text = message["bytes"].decode("utf-8", "replace")
-    if text is None or len(text) > MAX_FRAME:
-        await ws.send_text(
-            encode(error_frame("too_large", f"Frames are at most {MAX_FRAME} bytes."))
-        )
-        return None
-    try:
-        frame = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        await ws.send_text(encode(error_frame("bad_json", "That frame wasn't valid JSON.")))
-        return None
-    if not isinstance(frame, dict):
-        await ws.send_text(encode(error_frame("bad_frame", "A frame is a JSON object.")))
-        return None
-    return frame
-
-
-async def _serve(ws: WebSocket, svc: Services, principal: Principal, hello: dict[str, Any]) -> None:
-    user = principal.user
-    hub = ws.app.state.hub
+    user, session_id, hello = opened
+    # Authenticated: the handshake's headers, cookies and cached sign-in are not read
+    # again, and an idle socket should hold only what it uses (docs/performance.md).
+    scope["headers"] = []
+    scope["state"] = {}
+    sock = _Socket(receive, send)
 
     async def fetch_gap(room_id: int, after: int, upto: int) -> list[dict[str, Any]]:
         async with svc.db.read() as session:
@@ -119,12 +104,77 @@ async def _serve(ws: WebSocket, svc: Services, principal: Principal, hello: dict
             reader = conn.reader.for_group(access.is_facilitator)
             return await readable(svc.keys, access.group_id, rows, reader, session)
 
+    conn = Connection(sock.send_text, sock.close, user.id, session_id, fetch_gap)
+    try:
+        await _begin(svc, app.state.hub, conn, sock, user, hello)
+        del hello
+        await _read_loop(sock, svc, conn, user)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        await conn.stop()
+        app.state.hub.remove(conn)
+        if conn.presence is not None:
+            with contextlib.suppress(Exception):
+                await safety.leave(svc, conn.presence, sorted(conn.facilitates))
+
+
+async def _open(ws: WebSocket) -> tuple[Any, int, dict[str, Any]] | None:
+    """Accept, wait for the hello and sign in: (user, session id, hello), or None once the
+    socket has been told why not and closed."""
+    await ws.accept()
+    try:
+        hello = await asyncio.wait_for(_first_frame(ws), HELLO_TIMEOUT)
+    except (TimeoutError, WebSocketDisconnect):
+        with contextlib.suppress(Exception):
+            await ws.close(1008)
+        return None
+    principal = await _authenticate(ws, hello)
+    if principal is None:
+        await ws.send_text(encode(error_frame("unauthenticated", "Please sign in again.")))
+        await ws.close(4401)
+        return None
+    return principal.user, principal.session.id, hello
+
+
+async def _first_frame(ws: WebSocket) -> dict[str, Any]:
+    """Wait for a hello; answer anything else with an error frame and keep waiting."""
+    while True:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        frame, problem = _parse(message)
+        if frame is not None and frame.get("type") == "hello":
+            return frame
+        await ws.send_text(encode(problem or error_frame("hello_first", "Say hello first.")))
+
+
+def _parse(message: Message) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """A client message as (frame, None), or (None, the error frame that answers it)."""
+    text = message.get("text")
+    if text is None and message.get("bytes") is not None:
+        text = message["bytes"].decode("utf-8", "replace")
+    if text is None or len(text) > MAX_FRAME:
+        return None, error_frame("too_large", f"Frames are at most {MAX_FRAME} bytes.")
+    try:
+        frame = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None, error_frame("bad_json", "That frame wasn't valid JSON.")
+    if not isinstance(frame, dict):
+        return None, error_frame("bad_frame", "A frame is a JSON object.")
+    return frame, None
+
+
+async def _begin(
+    svc: Services, hub: Hub, conn: Connection, sock: _Socket, user: Any, hello: dict[str, Any]
+) -> None:
+    """Register the connection, say ready, replay what each resumed room missed, go live."""
+
     async def fetch_after(room_id: int, after: int, limit: int) -> list[dict[str, Any]]:
         async with svc.db.read() as session:
             access = await access_room_as_member(session, user, room_id)
             return await history(session, svc.keys, access, after=after, limit=limit)
 
-    conn = Connection(ws.send_text, ws.close, user.id, principal.session.id, fetch_gap)
     now = svc.clock.now()
     async with svc.db.read() as session:
         rooms = await member_rooms(session, user.id)
@@ -168,60 +218,45 @@ async def _serve(ws: WebSocket, svc: Services, principal: Principal, hello: dict
         for r in live:
             if conn.rooms.get(r) is None:
                 conn.rooms[r] = now_at.get(r, 0)
-    presence = await safety.enter(svc, user.id, sorted(conn.facilitates))
-    conn.presence = presence  # kept fresh by keep_present, with the process's others
-    writer: asyncio.Task[None] | None = None
-    try:
-        await ws.send_text(
-            encode(
-                {
-                    "type": "ready",
-                    "rooms": room_ids,
-                    "user": {"id": user.id, "username": user.username},
-                    # Whether someone who runs each room's group is here right now.
-                    "facilitators_online": {
-                        str(rid): online.get(gid, 0) > 0 for rid, gid in rooms.items()
-                    },
-                    "on_break": sorted(conn.paused),
-                }
-            )
+    # Kept fresh by keep_present, with the process's others.
+    conn.presence = await safety.enter(svc, user.id, sorted(conn.facilitates))
+    await sock.send_text(
+        encode(
+            {
+                "type": "ready",
+                "rooms": room_ids,
+                "user": {"id": user.id, "username": user.username},
+                # Whether someone who runs each room's group is here right now.
+                "facilitators_online": {
+                    str(rid): online.get(gid, 0) > 0 for rid, gid in rooms.items()
+                },
+                "on_break": sorted(conn.paused),
+            }
         )
-        if waiting:
-            # Alerts raised while this facilitator was away: the first thing they see.
-            await ws.send_text(encode({"type": "alerts", "flags": waiting}))
-        resume = hello.get("resume") or {}
-        if isinstance(resume, dict):
-            for key, last in resume.items():
-                rid = int(key) if isinstance(key, str) and key.isdigit() else None
-                if rid in conn.rooms and isinstance(last, int) and last >= 0:
-                    if rid in conn.paused:
-                        conn.rooms[rid] = last  # on a break: caught up when it ends
-                    else:
-                        await conn.replay(rid, last, fetch_after)
+    )
+    if waiting:
+        # Alerts raised while this facilitator was away: the first thing they see.
+        await sock.send_text(encode({"type": "alerts", "flags": waiting}))
+    resume = hello.get("resume") or {}
+    if isinstance(resume, dict):
+        for key, last in resume.items():
+            rid = int(key) if isinstance(key, str) and key.isdigit() else None
+            if rid in conn.rooms and isinstance(last, int) and last >= 0:
+                if rid in conn.paused:
+                    conn.rooms[rid] = last  # on a break: caught up when it ends
                 else:
-                    await ws.send_text(
-                        encode(
-                            error_frame(
-                                "not_found",
-                                "That room could not be found, or you're not a member.",
-                                room_id=key,
-                            )
+                    await conn.replay(rid, last, fetch_after)
+            else:
+                await sock.send_text(
+                    encode(
+                        error_frame(
+                            "not_found",
+                            "That room could not be found, or you're not a member.",
+                            room_id=key,
                         )
                     )
-        writer = asyncio.create_task(conn.run_writer())
-        reader = asyncio.create_task(_read_loop(ws, svc, conn, user))
-        done, _ = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (writer, reader):
-            if task not in done:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-    except WebSocketDisconnect:
-        pass
-    finally:
-        hub.remove(conn)
-        with contextlib.suppress(Exception):
-            await safety.leave(svc, presence, sorted(conn.facilitates))
+                )
+    conn.start()
 
 
 async def keep_present(svc: Services, hub: Hub) -> None:
@@ -262,13 +297,12 @@ async def _end_breaks(svc: Services, conn: Connection) -> None:
         conn.push_resync(rid)
 
 
-async def _read_loop(ws: WebSocket, svc: Services, conn: Connection, user: Any) -> None:
+async def _read_loop(sock: _Socket, svc: Services, conn: Connection, user: Any) -> None:
+    """Until the socket closes (WebSocketDisconnect). Replies queue behind live frames."""
     while True:
-        try:
-            frame = await _receive(ws)
-        except WebSocketDisconnect:
-            return
+        frame, problem = _parse(await sock.receive())
         if frame is None:
+            conn.push_frame(problem or error_frame("bad_frame", "A frame is a JSON object."))
             continue
         kind = frame.get("type")
         if kind == "ping":
