@@ -52,8 +52,8 @@ async def _clients(token: str, room: int, count: int, deflate: bool) -> None:
     keep = [await one() for _ in range(WARM)]
     print("warm", flush=True)
     await asyncio.sleep(1.5)
-    for _ in range(0, count - WARM, 50):
-        keep += await asyncio.gather(*[one() for _ in range(50)])
+    for start in range(0, count - WARM, 50):
+        keep += await asyncio.gather(*[one() for _ in range(min(50, count - WARM - start))])
     print("open", flush=True)
     await asyncio.sleep(3600)
 
@@ -77,9 +77,12 @@ async def _serve(count: int, deflate: bool, top: int) -> None:
     svc = app.state.svc
     fac = await accounts.sign_up(svc, "probe_fac", "a long enough passphrase", role="facilitator")
     made = await groups.create_group(svc, fac.user, "Memory probe", "Idle connections.")
-    args = [sys.executable, __file__, "--client", fac.token, str(made.room.id), str(count)]
+    args = [sys.executable, __file__, "--client", str(made.room.id), str(count)]
     client = await asyncio.create_subprocess_exec(
-        *args, *([] if deflate else ["--no-deflate"]), stdout=asyncio.subprocess.PIPE
+        *args,
+        *([] if deflate else ["--no-deflate"]),
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PROBE_TOKEN": fac.token},
     )
     assert client.stdout is not None
     try:
@@ -117,10 +120,12 @@ def main() -> None:
     p.add_argument("--connections", type=int, default=400)
     p.add_argument("--no-deflate", action="store_true")
     p.add_argument("--top", type=int, default=20)
-    p.add_argument("--client", nargs=3, metavar=("TOKEN", "ROOM", "COUNT"), help=argparse.SUPPRESS)
+    # The client process: the token comes in the environment (it may begin with "-").
+    p.add_argument("--client", nargs=2, metavar=("ROOM", "COUNT"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.client:
-        token, room, count = args.client
+        room, count = args.client
+        token = os.environ["PROBE_TOKEN"]
         asyncio.run(_clients(token, int(room), int(count), not args.no_deflate))
         return
     data = Path(tempfile.mkdtemp(prefix="safespace-memory-"))

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from helpers import create_group, make_client, post, privileged
+from helpers import create_group, history, make_client, post, privileged
 from safespace.actions import accounts
 from safespace.actions import groups as groups_actions
 from safespace.actions.posting import _INSERT_ONE_RAW
@@ -236,3 +236,59 @@ def _typed(row: Any) -> list[tuple[type, Any]]:
     """A row with each value's type: True and 1 are equal in Python, not to a reader."""
     assert row is not None
     return [(type(v), v) for v in row]
+
+
+# ------------------------------------------------------------- PostgreSQL's idle connections
+
+
+@pytest.mark.postgres_only
+async def test_connections_the_database_cut_while_idle_are_replaced_before_use(
+    server, client, room, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As after a database restart: every pooled connection is closed by the server. Those
+    idle for longer than PING_AFTER are checked on checkout and replaced, so nobody sees
+    an error; without the check the next reads and writes would fail."""
+    import asyncpg
+
+    from safespace.db import engine as engine_module
+
+    first = await post(client, room.alice, room.id, "before the cut")
+    assert [m["body"] for m in await history(client, room.bob, room.id)] == ["before the cut"]
+
+    url = server.settings.resolved_database_url.replace("+asyncpg", "")
+    admin = await asyncpg.connect(url)
+    try:
+        cut = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await admin.close()
+    assert cut >= 2  # the app's readers and writer
+    monkeypatch.setattr(engine_module, "PING_AFTER", 0.0)  # all of them idle long enough
+
+    after = await post(client, room.alice, room.id, "after the cut")
+    assert after["seq"] == first["seq"] + 1
+    bodies = [m["body"] for m in await history(client, room.bob, room.id)]
+    assert bodies == ["before the cut", "after the cut"]
+
+    # Cut again, now with every connection trusted (used within PING_AFTER): a read that
+    # meets a dead one is answered 503 with Retry-After, never a 500, and the pool is
+    # renewed for the next. A post retries its batch on a fresh connection by itself.
+    monkeypatch.setattr(engine_module, "PING_AFTER", 3600.0)
+    admin = await asyncpg.connect(url)
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await admin.close()
+    r = await client.get(f"/api/v1/rooms/{room.id}/messages", headers=room.bob.headers)
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "unavailable"
+    assert r.headers["retry-after"] == "1"
+    third = await post(client, room.alice, room.id, "after the second cut")
+    assert third["seq"] == after["seq"] + 1
+    bodies = [m["body"] for m in await history(client, room.bob, room.id)]
+    assert bodies == ["before the cut", "after the cut", "after the second cut"]

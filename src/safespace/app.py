@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -141,6 +142,23 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         if json_broken:
             return _json_error(400, "bad_json", "The request body isn't valid JSON.")
         return _json_error(422, "invalid", "Some fields are missing or not valid.", fields=fields)
+
+    @app.exception_handler(DBAPIError)
+    async def database_dropped(request: Request, exc: DBAPIError) -> Any:
+        """A pooled connection the database had closed (a restart, within db/engine.py's
+        PING_AFTER of its last use): this request is answered 503, and both pools are
+        renewed so the next request connects afresh. Any other database error stays a 500."""
+        if not exc.connection_invalidated:
+            raise exc
+        log.warning("a database connection was lost; renewing the connection pools")
+        await svc.db.renew_pools()
+        message = "SafeSpace lost touch with its database for a moment. Please try again."
+        if _wants_html(request):
+            response: Any = pages.error_page(request, 503, message)
+        else:
+            response = _json_error(503, "unavailable", message)
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Any:

@@ -11,7 +11,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aiosqlite
-from sqlalchemy import event, make_url
+import orjson
+from sqlalchemy import event, exc, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -24,6 +25,50 @@ from safespace.db import inline_sqlite
 from safespace.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+# A pooled PostgreSQL connection unused for this long is checked (a round trip) before it
+# is handed out; one used more recently is trusted (see _ping_when_idle).
+PING_AFTER = 2.0
+
+
+def _postgres_engine(url: str, **kw: Any) -> AsyncEngine:
+    engine = create_async_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        # JSON columns (a message's warning among them) decoded by orjson, not json.loads.
+        json_deserializer=orjson.loads,
+        **kw,
+    )
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """SQLAlchemy's pool_pre_ping, for connections that sat idle PING_AFTER seconds.
+
+    pool_pre_ping checks every connection on every checkout: a round trip before each read
+    session, one a page of history pays twice. What it guards against (a database restart,
+    a connection cut by the network or an idle timeout) leaves connections dead while they
+    sit unused, so only those are checked. A connection that dies while in use, or within
+    PING_AFTER of its last use, fails that one statement as it would with pre_ping too;
+    SQLAlchemy then renews the whole pool."""
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["used_at"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        used_at = record.info.get("used_at")
+        if used_at is not None and time.monotonic() - used_at < PING_AFTER:
+            return
+        try:
+            dialect.do_ping(dbapi_conn)
+        except Exception as err:  # the pool replaces it and tries again
+            raise exc.DisconnectionError("a pooled connection was closed") from err
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -116,19 +161,11 @@ class Database:
                 "DEFERRED", pool_size=8, max_overflow=24, inline=True
             )
         else:
-            self.write_engine = create_async_engine(
-                self.url, pool_size=10, max_overflow=20, pool_pre_ping=True
-            )
+            self.write_engine = _postgres_engine(self.url)
             # Reads run in autocommit: each statement sees the latest commits, exactly as
             # in a READ COMMITTED transaction, without a BEGIN and a ROLLBACK round trip
             # around every read session (a page of history is two sessions).
-            self.read_engine = create_async_engine(
-                self.url,
-                pool_size=10,
-                max_overflow=20,
-                pool_pre_ping=True,
-                isolation_level="AUTOCOMMIT",
-            )
+            self.read_engine = _postgres_engine(self.url, isolation_level="AUTOCOMMIT")
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
@@ -219,6 +256,14 @@ class Database:
         finally:
             self._last_checkpoint = time.monotonic()
             self._checkpointing = None
+
+    async def renew_pools(self) -> None:
+        """After a connection turned out dead (the database restarted): let go of every
+        pooled PostgreSQL connection, so the next sessions connect afresh. Connections in
+        use finish on their own."""
+        if not self.is_sqlite:
+            await self.read_engine.dispose()
+            await self.write_engine.dispose()
 
     async def dispose(self) -> None:
         if self._checkpointing is not None:
