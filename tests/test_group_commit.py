@@ -141,3 +141,72 @@ async def test_posts_into_several_rooms_at_once_each_keep_their_own_order(
         mine = [a.message for a in answers if a.message["room_id"] == rid]
         assert sorted(m["seq"] for m in mine) == list(range(1, len(users) + 1))
         assert {m["body"] for m in mine} == {f"to {rid} from {i}" for i in range(len(users))}
+
+
+@pytest.mark.postgres_only
+async def test_a_batchs_facts_read_at_once_are_what_each_post_would_read(
+    server: Any, client: Any, room: Room
+) -> None:
+    """On PostgreSQL a batch reads every post's checks in one statement
+    (queries.rooms.fetch_posting_facts); each post must get exactly what its own query
+    gives: member, stranger, muted, a retry, a support room, no room, a bad room id."""
+    from safespace.queries.rooms import PostingFacts, fetch_posting_facts, posting_facts
+
+    svc = server.svc
+    stored = await post_message(svc, await _user(server, room.alice), room.id, "kept", "hello")
+    r = await client.get("/api/v1/me/groups", headers=room.bob.headers)
+    bob_alias = next(g["alias"] for g in r.json()["groups"] if g["slug"] == room.group["slug"])
+    r = await client.post(
+        f"/api/v1/groups/{room.group['slug']}/sanctions",
+        json={"kind": "mute", "alias": bob_alias, "rule": 1, "minutes": 60},
+        headers=room.fac.headers,
+    )
+    assert r.status_code == 201, r.text
+    other = await create_group(client, room.fac)
+    stranger = await _user(server, await signup(client))
+    alice, bob, fac = [await _user(server, a) for a in (room.alice, room.bob, room.fac)]
+    posts: list[tuple[User, object, str]] = [
+        (alice, room.id, "new-one"),
+        (alice, room.id, "kept"),  # a retry of a stored message
+        (bob, room.id, "while-muted"),
+        (stranger, room.id, "not-a-member"),
+        (alice, other["room_id"], "not-in-that-group"),
+        (fac, other["room_id"], "their-own-group"),
+        (alice, 987_654, "no-such-room"),
+        (alice, "7", "a-string-room-id"),
+        (fac, room.id, "facilitator"),
+        (alice, room.id, "new-one"),  # the same post twice in one batch
+    ]
+    now = svc.clock.now()
+
+    async def each_alone() -> list[PostingFacts | str]:
+        out: list[PostingFacts | str] = []
+        async with svc.db.write() as session:
+            for user, room_id, cid in posts:
+                try:
+                    out.append(await posting_facts(session, user, room_id, cid, now))
+                except AppError as err:
+                    out.append(err.code)
+            await session.rollback()
+        return out
+
+    async def batched() -> list[PostingFacts | str]:
+        out: list[PostingFacts | str] = []
+        async with svc.db.write() as session:
+            await fetch_posting_facts(session, [(u.id, r, c) for u, r, c in posts], now)
+            for user, room_id, cid in posts:
+                try:
+                    out.append(await posting_facts(session, user, room_id, cid, now))
+                except AppError as err:
+                    out.append(err.code)
+            await session.rollback()
+        return out
+
+    alone, together = await each_alone(), await batched()
+    assert together == alone
+    # and the cases are what they say
+    assert isinstance(alone[0], PostingFacts) and alone[0].existing_id is None
+    assert isinstance(alone[1], PostingFacts) and alone[1].existing_id == stored.message["id"]
+    assert isinstance(alone[2], PostingFacts) and alone[2].mute_id is not None
+    assert alone[3] == alone[4] == alone[6] == alone[7] == "not_found"
+    assert isinstance(alone[5], PostingFacts) and alone[5].access.room_id == other["room_id"]

@@ -33,7 +33,7 @@ from safespace.errors import AppError
 from safespace.events.types import MessagePosted
 from safespace.privacy.keystore import message_context, note_context
 from safespace.queries.messages import message_dict
-from safespace.queries.rooms import RoomAccess
+from safespace.queries.rooms import RoomAccess, fetch_posting_facts
 from safespace.safety.assess import Assessment
 from safespace.services import Services
 
@@ -169,6 +169,10 @@ class PostingLine:
         plans: list[Plan] = []
         async with svc.db.write(inline=True) as session:
             try:
+                if len(batch) > 1 and not svc.db.is_sqlite:
+                    # One round trip for every post's checks, not one each.
+                    posts = [(job.actor.id, job.room_id, job.client_id) for job in batch]
+                    await fetch_posting_facts(session, posts, svc.clock.now())
                 planned: dict[tuple[int, int, str], Plan] = {}
                 for job in batch:
                     tx = Tx(session, svc)

@@ -6,7 +6,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Select, String, bindparam, exists, or_, select
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -69,10 +82,16 @@ def no_room() -> AppError:
     return AppError("not_found", "That room could not be found, or you're not a member.", 404)
 
 
-def _access_query() -> Select[*tuple[Any, ...]]:
-    """Columns only (no ORM objects), with bound parameters :user_id and :room_id."""
+def _access_query(
+    user_id: ColumnElement[int] | None = None, room_id: ColumnElement[int] | None = None
+) -> Select[*tuple[Any, ...]]:
+    """Columns only (no ORM objects), with bound parameters :user_id and :room_id (or the
+    given expressions: a batch's columns, see _posting_batch_query)."""
     host = aliased(Membership)
-    user_id = bindparam("user_id", type_=Integer)
+    if user_id is None:
+        user_id = bindparam("user_id", type_=Integer)
+    if room_id is None:
+        room_id = bindparam("room_id", type_=Integer)
     return (
         select(
             Room.id,
@@ -97,7 +116,7 @@ def _access_query() -> Select[*tuple[Any, ...]]:
         .join(Membership, (Membership.group_id == Group.id) & (Membership.user_id == user_id))
         .outerjoin(host, (host.group_id == Group.id) & (host.user_id == Membership.host_id))
         .where(
-            Room.id == bindparam("room_id", type_=Integer),
+            Room.id == room_id,
             # Every member enters the main room; a support room only its member and the
             # group's facilitators.
             or_(Room.kind == "main", Room.member_id == user_id, Membership.role == "facilitator"),
@@ -105,17 +124,24 @@ def _access_query() -> Select[*tuple[Any, ...]]:
     )
 
 
-def _posting_query() -> Select[*tuple[Any, ...]]:
+def _posting_query(
+    user_id: ColumnElement[int] | None = None,
+    room_id: ColumnElement[int] | None = None,
+    client_id: ColumnElement[str] | None = None,
+) -> Select[*tuple[Any, ...]]:
     """The access check plus what posting asks next, all in one round trip: bound
     parameters :user_id, :room_id, :client_id, :now and :since (a day before now)."""
-    user_id = bindparam("user_id", type_=Integer)
+    if user_id is None:
+        user_id = bindparam("user_id", type_=Integer)
+    if client_id is None:
+        client_id = bindparam("client_id", type_=String)
     now = bindparam("now", type_=UTCDateTime())
     existing = (
         select(Message.id)
         .where(
             Message.room_id == Room.id,
             Message.author_id == user_id,
-            Message.client_id == bindparam("client_id", type_=String),
+            Message.client_id == client_id,
         )
         .scalar_subquery()
     )
@@ -137,7 +163,31 @@ def _posting_query() -> Select[*tuple[Any, ...]]:
         SessionRun.group_id == Group.id,
         SessionRun.ends_at > bindparam("since", type_=UTCDateTime()),
     )
-    return _access_query().add_columns(existing, mute, scheduled | opened)
+    return _access_query(user_id, room_id).add_columns(existing, mute, scheduled | opened)
+
+
+def _posting_batch_query() -> Select[*tuple[Any, ...]]:
+    """_posting_query for a whole batch of posts in one round trip (PostgreSQL): the posts
+    come as three arrays, :user_ids, :room_ids and :client_ids, unnested with their
+    position, and each is checked by the same query, run LATERAL on its own row. A post
+    without access has no row. The position comes first."""
+    batch = (
+        func.unnest(
+            bindparam("user_ids", type_=ARRAY(Integer)),
+            bindparam("room_ids", type_=ARRAY(Integer)),
+            bindparam("client_ids", type_=ARRAY(String)),
+        )
+        .table_valued("user_id", "room_id", "client_id", with_ordinality="ord")
+        .render_derived(with_types=False)
+        .alias("batch")
+    )
+    # Plain column names, not correlated expressions: each post's own row feeds its check.
+    one = _posting_query(
+        literal_column("batch.user_id", Integer),
+        literal_column("batch.room_id", Integer),
+        literal_column("batch.client_id", String),
+    ).lateral("facts")
+    return select(batch.c.ord, one).select_from(batch.join(one, true()))
 
 
 # Built once: this runs for every message posted, and building a statement costs more
@@ -145,6 +195,7 @@ def _posting_query() -> Select[*tuple[Any, ...]]:
 _ACCESS = _access_query()
 _POSTING = _posting_query()
 _POSTING_RAW = RawStatement(_POSTING)
+_POSTING_BATCH = _posting_batch_query()
 
 
 def _access_from(row: Any, user_id: int) -> RoomAccess:
@@ -204,14 +255,49 @@ async def posting_facts(
         "now": now,
         "since": now - timedelta(days=1),
     }
-    inline = await sqlite_of(session)
-    if inline is not None:  # the posting line, on SQLite: see db/raw.py
-        row: Any = _POSTING_RAW.first(inline, params)
+    fetched = session.info.get(_FETCHED)
+    key = (user.id, params["room_id"], client_id)
+    if fetched is not None and key in fetched:
+        row: Any = fetched.pop(key)  # read with its batch's (fetch_posting_facts)
+    elif (inline := await sqlite_of(session)) is not None:  # on SQLite: see db/raw.py
+        row = _POSTING_RAW.first(inline, params)
     else:
         row = (await (await session.connection()).execute(_POSTING, params)).first()
     if row is None:
         raise no_room()
     return PostingFacts(_access_from(row, user.id), row[16], row[17], bool(row[18]))
+
+
+_FETCHED = "posting_facts"  # session.info key: facts read ahead for a batch's posts
+
+
+async def fetch_posting_facts(
+    session: AsyncSession, posts: list[tuple[int, object, str]], now: datetime
+) -> None:
+    """Read the facts for a batch's posts, given as (user id, room id, client id), in one
+    round trip, for posting_facts to hand out as each post is checked. For PostgreSQL,
+    where each statement is a round trip; the checks write nothing, so facts read at the
+    batch's start are what each post's own query would have read."""
+    wanted = []
+    for user_id, room_id, client_id in posts:
+        try:
+            wanted.append((user_id, _valid_room_id(room_id), client_id))
+        except AppError:
+            continue  # refused when its turn comes
+    if not wanted:
+        return
+    params = {
+        "user_ids": [w[0] for w in wanted],
+        "room_ids": [w[1] for w in wanted],
+        "client_ids": [w[2] for w in wanted],
+        "now": now,
+        "since": now - timedelta(days=1),
+    }
+    rows = (await (await session.connection()).execute(_POSTING_BATCH, params)).all()
+    found = {row[0]: tuple(row[1:]) for row in rows}
+    fetched = session.info.setdefault(_FETCHED, {})
+    for position, key in enumerate(wanted, start=1):
+        fetched.setdefault(key, found.get(position))  # None: no access
 
 
 async def member_rooms(session: AsyncSession, user_id: int) -> dict[int, int]:
