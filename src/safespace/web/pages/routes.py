@@ -89,6 +89,7 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
         404: "We couldn't find that page",
         403: "That isn't open to you",
         401: "Please sign in",
+        503: "Just a moment",
     }
     return render(
         request,
