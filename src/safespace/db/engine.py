@@ -51,9 +51,10 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
     pool_pre_ping checks every connection on every checkout: a round trip before each read
     session, one a page of history pays twice. What it guards against (a database restart,
     a connection cut by the network or an idle timeout) leaves connections dead while they
-    sit unused, so only those are checked. A connection that dies while in use, or within
-    PING_AFTER of its last use, fails that one statement as it would with pre_ping too;
-    SQLAlchemy then renews the whole pool."""
+    sit unused, so only those are checked. A connection that dies while in use fails as it
+    would with pre_ping. One that died within PING_AFTER of its last use, which pre_ping
+    would have caught, now fails the request that meets it: app.py answers it 503 and
+    renews both pools (Database.renew_pools)."""
     dialect = engine.sync_engine.dialect
 
     @event.listens_for(engine.sync_engine, "checkin")

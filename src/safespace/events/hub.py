@@ -109,7 +109,7 @@ class Connection:
 
     def close_soon(self, code: int) -> None:
         if not self.closed:
-            self._put(("close", code))
+            self._put(("close", code))  # before closed is set: _put drops what comes after
             self.closed = True
 
     def start(self) -> None:

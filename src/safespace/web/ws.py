@@ -107,7 +107,7 @@ async def socket(scope: Scope, receive: Receive, send: Send) -> None:
     conn = Connection(sock.send_text, sock.close, user.id, session_id, fetch_gap)
     try:
         await _begin(svc, app.state.hub, conn, sock, user, hello)
-        del hello
+        del hello  # not read again: not kept for the socket's life
         await _read_loop(sock, svc, conn, user)
     except WebSocketDisconnect:
         pass
@@ -302,7 +302,8 @@ async def _read_loop(sock: _Socket, svc: Services, conn: Connection, user: Any) 
     while True:
         frame, problem = _parse(await sock.receive())
         if frame is None:
-            conn.push_frame(problem or error_frame("bad_frame", "A frame is a JSON object."))
+            assert problem is not None  # _parse gives one or the other
+            conn.push_frame(problem)
             continue
         kind = frame.get("type")
         if kind == "ping":
