@@ -24,6 +24,7 @@ from safespace.reading.shaping import Reader, Shape, apply, muted_pattern, shape
 log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 4096  # frames; a reader this far behind is cut off and resumes on reconnect
+FLUSH_FRAMES = 64  # at most this many frames in one write
 
 Fetch = Callable[[int, int, int], Awaitable[list[dict[str, Any]]]]
 
@@ -34,7 +35,7 @@ def encode(frame: dict[str, Any]) -> str:
 
 class Connection:
     __slots__ = (
-        "_send_text",
+        "_send_texts",
         "_close",
         "user_id",
         "session_id",
@@ -55,13 +56,13 @@ class Connection:
 
     def __init__(
         self,
-        send_text: Callable[[str], Awaitable[None]],
+        send_texts: Callable[[list[str]], Awaitable[None]],
         close: Callable[[int], Awaitable[None]],
         user_id: int,
         session_id: int,
         fetch_gap: Fetch,
     ) -> None:
-        self._send_text = send_text
+        self._send_texts = send_texts  # frames in order, in one write
         self._close = close
         self.user_id = user_id
         self.session_id = session_id
@@ -130,19 +131,24 @@ class Connection:
             self._writer = asyncio.get_running_loop().create_task(self._write(self._queue))
 
     async def _write(self, queue: deque[tuple[str, Any]]) -> None:
-        """Send what is queued, one frame at a time and in order, then end."""
+        """Send what is queued, in order, then end. Frames that are waiting together go in
+        one write (a batch of posts reaches each member as several frames at once)."""
+        out: list[str] = []
         try:
             while queue:
                 kind, payload = queue.popleft()
                 if kind == "raw":
-                    await self._send_text(payload)
+                    out.append(payload)
                 elif kind == "message":
-                    await self._deliver(*payload)
+                    await self._deliver(out, *payload)
                 elif kind == "resync":
-                    await self._resync(payload)
+                    await self._resync(out, payload)
                 elif kind == "close":
                     queue.clear()
+                    await self._flush(out)
                     await self._close(payload)
+                if out and (not queue or len(out) >= FLUSH_FRAMES):
+                    await self._flush(out)
         except Exception:
             # The socket is gone (or going): its reader sees the disconnect and cleans up.
             self.closed = True
@@ -153,7 +159,13 @@ class Connection:
             self._writer = None
             self._queue = None  # empty: nothing was queued since the loop's last look
 
-    async def _resync(self, room_id: int) -> None:
+    async def _flush(self, out: list[str]) -> None:
+        if out:
+            texts = out[:]
+            out.clear()
+            await self._send_texts(texts)
+
+    async def _resync(self, out: list[str], room_id: int) -> None:
         if room_id in self.paused or room_id not in self.rooms:
             return
         last = self.rooms[room_id]
@@ -162,16 +174,17 @@ class Connection:
             if first_held is None:
                 return  # nothing was held back
             last = first_held - 1
+        await self._flush(out)  # what was waiting doesn't wait for the database
         try:
             missing = await self._fetch_gap(room_id, last, 2**31 - 1)
         except Exception:  # e.g. removed from the room meanwhile
             log.warning("could not catch up on a room after a break")
             return
         for m in missing:
-            await self._send_text(encode({"type": "message", "message": m}))
+            out.append(encode({"type": "message", "message": m}))
             self.rooms[room_id] = m["seq"]
 
-    async def _deliver(self, room_id: int, seq: int, text: str) -> None:
+    async def _deliver(self, out: list[str], room_id: int, seq: int, text: str) -> None:
         if room_id not in self.rooms:
             return  # left the room since the event was queued
         if room_id in self.paused:  # taking a break: caught up from the database after
@@ -183,14 +196,15 @@ class Connection:
         if last is not None and seq <= last:
             return  # already delivered (replay or duplicate)
         if last is not None and seq > last + 1:
+            await self._flush(out)
             try:
                 gap = await self._fetch_gap(room_id, last, seq - 1)
             except Exception:  # e.g. removed from the room meanwhile: deliver what we have
                 log.warning("could not fill a gap in a room's messages")
                 gap = []
             for missing in gap:
-                await self._send_text(encode({"type": "message", "message": missing}))
-        await self._send_text(text)
+                out.append(encode({"type": "message", "message": missing}))
+        out.append(text)
         self.rooms[room_id] = seq
 
     async def replay(self, room_id: int, after: int, fetch_after: Fetch) -> None:
@@ -198,9 +212,9 @@ class Connection:
         self.rooms[room_id] = after
         while True:
             batch = await fetch_after(room_id, after, 200)
-            for m in batch:
-                await self._send_text(encode({"type": "message", "message": m}))
-                after = m["seq"]
+            if batch:
+                await self._send_texts([encode({"type": "message", "message": m}) for m in batch])
+                after = batch[-1]["seq"]
             self.rooms[room_id] = after
             if len(batch) < 200:
                 return

@@ -32,6 +32,7 @@ from safespace.queries.rooms import (
 )
 from safespace.services import Services
 from safespace.web.deps import resolve_principal, same_origin
+from safespace.web.socket_protocol import SocketProtocol
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,19 @@ class _Socket:
     async def send_text(self, text: str) -> None:
         try:
             await self._send({"type": "websocket.send", "text": text})
+        except OSError as err:  # uvicorn's ClientDisconnected: the peer has gone
+            raise WebSocketDisconnect(1006) from err
+
+    async def send_texts(self, texts: list[str]) -> None:
+        """Several frames in one write where the server is ours (uvicorn hands the app its
+        protocol's own bound `send`); one at a time on any other ASGI server."""
+        protocol = getattr(self._send, "__self__", None)
+        try:
+            if isinstance(protocol, SocketProtocol):
+                await protocol.send_texts(texts)
+                return
+            for text in texts:
+                await self._send({"type": "websocket.send", "text": text})
         except OSError as err:  # uvicorn's ClientDisconnected: the peer has gone
             raise WebSocketDisconnect(1006) from err
 
@@ -104,7 +118,7 @@ async def socket(scope: Scope, receive: Receive, send: Send) -> None:
             reader = conn.reader.for_group(access.is_facilitator)
             return await readable(svc.keys, access.group_id, rows, reader, session)
 
-    conn = Connection(sock.send_text, sock.close, user.id, session_id, fetch_gap)
+    conn = Connection(sock.send_texts, sock.close, user.id, session_id, fetch_gap)
     try:
         await _begin(svc, app.state.hub, conn, sock, user, hello)
         del hello  # not read again: not kept for the socket's life
