@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,9 @@ MAX_PAGE = 200
 # bookkeeping (loading, then instrumented attribute reads) cost more than decrypting them.
 # Rows have the same attribute names, so everything below reads either.
 _COLUMNS = tuple(Message.__table__.c)
+# And each row is copied into a named tuple: a SQLAlchemy Row's attribute reads cost about
+# 0.3 us each, a named tuple's a tenth of that, and a page reads 18 per message.
+MessageRow = namedtuple("MessageRow", [c.key for c in _COLUMNS])  # type: ignore[misc]
 # Built once with parameters, and run on the session's connection (Core, not the ORM's
 # execute path): building and preparing the statement cost more than SQLite running it.
 _ROOM = Message.room_id == bindparam("room_id")
@@ -149,13 +153,13 @@ async def history(
     conn = await session.connection()
     params: dict[str, Any] = {"room_id": access.room_id, "limit": limit}
     if after is not None:
-        rows = list((await conn.execute(_AFTER, {**params, "seq": after})).all())
+        rows = [MessageRow._make(r) for r in await conn.execute(_AFTER, {**params, "seq": after})]
     else:
         if before is not None:
             q, params["seq"] = _BEFORE, before
         else:
             q = _LATEST
-        rows = list((await conn.execute(q, params)).all())
+        rows = [MessageRow._make(r) for r in await conn.execute(q, params)]
         rows.reverse()
     reader = await reader_for(session, access.user_id, access.is_facilitator)
     return await readable(keys, access.group_id, rows, reader, session)

@@ -26,6 +26,12 @@ def services(conn: HTTPConnection) -> Services:
     return svc
 
 
+async def _services(conn: HTTPConnection) -> Services:
+    # The same, as a dependency: FastAPI runs a plain `def` dependency on a worker thread,
+    # a thread hop on every request for what is one attribute read.
+    return services(conn)
+
+
 def cookie_name(svc: Services, base: str) -> str:
     # Over TLS the __Host- prefix pins the cookie to this exact origin.
     return f"__Host-{base}" if svc.settings.secure_cookies else base
@@ -124,7 +130,7 @@ async def require_user(principal: Annotated[Principal, Depends(require_principal
     return principal.user
 
 
-Svc = Annotated[Services, Depends(services)]
+Svc = Annotated[Services, Depends(_services)]
 CurrentUser = Annotated[User, Depends(require_user)]
 CurrentPrincipal = Annotated[Principal, Depends(require_principal)]
 MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]

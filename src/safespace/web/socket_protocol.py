@@ -30,13 +30,13 @@ from uvicorn.config import Config
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
+from websockets.exceptions import InvalidState
 from websockets.extensions.base import Extension
 from websockets.extensions.permessage_deflate import (
     PerMessageDeflate,
     ServerPerMessageDeflateFactory,
 )
 from websockets.frames import CONT, CTRL_OPCODES, Frame
-from websockets.exceptions import InvalidState
 from websockets.server import ServerProtocol
 from websockets.typing import ExtensionParameter
 
@@ -132,7 +132,6 @@ class SocketProtocol(WebSocketsSansIOProtocol):
             # websockets parser for the socket's life, so its headers are emptied in place.
             self.request.headers.clear()
             self.request = self.response = None  # type: ignore[assignment]
-
 
     async def send_texts(self, texts: list[str]) -> None:
         """Text frames, in order, in one write: what `send` does for each, written once.
