@@ -200,3 +200,38 @@ async def test_a_batchs_facts_read_at_once_are_what_each_post_would_read(
     assert isinstance(alone[2], PostingFacts) and alone[2].mute_id is not None
     assert alone[3] == alone[4] == alone[6] == alone[7] == "not_found"
     assert isinstance(alone[5], PostingFacts) and alone[5].access.room_id == other["room_id"]
+
+
+async def test_what_a_batch_stores_reads_back_as_each_author_was_answered(
+    burst: tuple[Any, list[User]], client: Any, room: Room
+) -> None:
+    """Warnings (given, with and without a note, and none) and plain posts written in one
+    batch come back from history exactly as each ack described them."""
+    server, users = burst
+    warnings: list[Any] = [
+        {"categories": ["death-grief"], "note": "about my dad"},
+        {"categories": ["medical", "self-harm"]},
+        None,
+    ]
+    answers = await asyncio.gather(
+        *(
+            post_message(server.svc, u, room.id, f"w-{i}", f"post {i}", warnings[i % len(warnings)])
+            for i, u in enumerate(users)
+        )
+    )
+    stored = await history(client, room.alice, room.id, limit=100)
+    by_seq = {m["seq"]: m for m in stored}
+    for i, posted in enumerate(answers):
+        warning = warnings[i % len(warnings)]
+        shown = posted.message
+        if warning is None:
+            assert "content_warning" not in shown
+        else:  # the categories in the server's own order
+            given = shown["content_warning"]
+            assert sorted(given["categories"]) == sorted(warning["categories"])
+            assert given.get("note") == warning.get("note")
+        # Alice reads others' warned posts collapsed: compare what isn't shaping.
+        again = by_seq[shown["seq"]]
+        for key in ("id", "room_id", "author", "created_at", "content_warning"):
+            assert again.get(key) == shown.get(key), (key, again, shown)
+    assert sorted(by_seq) == sorted(a.message["seq"] for a in answers)

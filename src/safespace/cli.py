@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -34,8 +35,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     asyncio.run(_with_services(lambda svc: asyncio.sleep(0)))  # migrate before serving
+    app = create_app(settings)
+    # What exists now (modules, the app, the safety patterns) lives as long as the process.
+    # Frozen out of the collector's reach, a full collection scans only what serving made
+    # since, not the whole heap: it was a pause of up to 80 ms for every live room.
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=args.host,
         port=args.port,
         proxy_headers=args.behind_proxy,

@@ -22,13 +22,15 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import JSON, Table, Text, bindparam, func, insert, select, update
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safespace.actions import safety
 from safespace.actions.base import Tx
 from safespace.db.models import Message, Room, User
-from safespace.db.raw import RawStatement, sqlite_of
+from safespace.db.raw import RawStatement, asyncpg_of, sqlite_of
 from safespace.errors import AppError
 from safespace.events.types import MessagePosted
 from safespace.privacy.keystore import message_context, note_context
@@ -62,6 +64,36 @@ _INSERT_ONE_RAW = RawStatement(
     insert(messages)
     .values({name: bindparam(name, type_=messages.c[name].type) for name in _COLUMNS})
     .returning(messages.c.id)
+)
+# On PostgreSQL, through asyncpg itself: every row of the batch in one statement, a column
+# per array (one statement text whatever the batch's size, so it is prepared once).
+# A JSON column's values go as text, each serialised as SQLAlchemy would, and are cast
+# back: an array of JSON lists would be read as a two-dimensional array.
+_AS_TEXT = {name for name in _COLUMNS if isinstance(messages.c[name].type, JSON)}
+_UNNESTED = (
+    func.unnest(
+        *[
+            bindparam(name, type_=ARRAY(Text if name in _AS_TEXT else messages.c[name].type))
+            for name in _COLUMNS
+        ]
+    )
+    .table_valued(*_COLUMNS)
+    .render_derived(name="batch")
+)
+_INSERT_MANY_PG = RawStatement(
+    insert(messages)
+    .from_select(
+        _COLUMNS,
+        select(
+            *[
+                sql_cast(_UNNESTED.c[name], messages.c[name].type)
+                if name in _AS_TEXT
+                else _UNNESTED.c[name]
+                for name in _COLUMNS
+            ]
+        ),
+    )
+    .returning(messages.c.id, messages.c.room_id, messages.c.seq)
 )
 _NOT_YET = {"deleted_at": None, "hidden_at": None, "hidden_rule": None}  # none, when new
 
@@ -215,6 +247,7 @@ async def _insert(svc: Services, session: AsyncSession, plans: list[Plan]) -> di
     # Core statements on the session's connection: no ORM objects to build or track.
     conn = await session.connection()
     inline = await sqlite_of(session)  # SQLite: plain sqlite3 calls, see db/raw.py
+    remote = None if inline is not None else await asyncpg_of(session)  # PostgreSQL: asyncpg
     by_room: dict[int, list[Plan]] = {}
     for plan in plans:
         by_room.setdefault(plan.access.room_id, []).append(plan)
@@ -225,6 +258,9 @@ async def _insert(svc: Services, session: AsyncSession, plans: list[Plan]) -> di
         if inline is not None:
             got = _NEXT_SEQS_RAW.first(inline, values)
             last = None if got is None else got[0]
+        elif remote is not None:
+            updated = await _NEXT_SEQS_RAW.fetch(remote, values)
+            last = updated[0][0] if updated else None
         else:
             last = (await conn.execute(_NEXT_SEQS, values)).scalar()
         assert last is not None
@@ -265,6 +301,16 @@ async def _insert(svc: Services, session: AsyncSession, plans: list[Plan]) -> di
             got = _INSERT_ONE_RAW.first(inline, row)
             assert got is not None
             ids.append(got[0])
+    elif remote is not None:
+        columns = {name: [row[name] for row in rows] for name in _COLUMNS}
+        for name in _AS_TEXT:
+            serialise = (
+                messages.c[name].type.dialect_impl(remote.dialect).bind_processor(remote.dialect)
+            )
+            assert serialise is not None
+            columns[name] = [serialise(value) for value in columns[name]]
+        made = {(room, seq): i for i, room, seq in await _INSERT_MANY_PG.fetch(remote, columns)}
+        ids = [made[(row["room_id"], row["seq"])] for row in rows]
     else:
         result = await conn.execute(_INSERT, rows)
         ids = list(result.scalars().all())

@@ -9,9 +9,11 @@ SQLAlchemy once per dialect and keeps each parameter's and each column's own con
 JSON, booleans), so what is written and read is the same; only the per-call machinery is
 skipped. It runs on the session's own connection, inside the session's transaction.
 
-Only where the session's connection is an inline SQLite one (db/inline_sqlite.py): there
-the call is a plain function call on the loop's thread. Elsewhere (PostgreSQL, or
-aiosqlite's thread) `sqlite_of` answers None and callers go through SQLAlchemy.
+On an inline SQLite connection (db/inline_sqlite.py) the call is a plain function call on
+the loop's thread (`sqlite_of`, `first`). On PostgreSQL it is asyncpg's own `fetch` on the
+connection under SQLAlchemy's adapter (`asyncpg_of`, `fetch`), after the BEGIN SQLAlchemy
+would have sent, and its errors are raised as SQLAlchemy raises them. Elsewhere (aiosqlite's
+thread) both answer None and callers go through SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -57,19 +59,90 @@ async def sqlite_of(session: AsyncSession) -> Inline | None:
 _KEY = "safespace.raw_sqlite"
 
 
+@dataclass(frozen=True, slots=True)
+class Remote:
+    """A session's asyncpg connection, as SQLAlchemy's adapter holds it, and the dialect."""
+
+    adapter: Any  # sqlalchemy.dialects.postgresql.asyncpg.AsyncAdapt_asyncpg_connection
+    dialect: Dialect
+
+    async def fetch(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        """Rows of one statement inside the session's transaction, begun here if SQLAlchemy
+        hasn't yet (what its cursor does before each statement)."""
+        adapter = self.adapter
+        async with adapter._execute_mutex:
+            try:
+                if adapter._transaction is None:
+                    await adapter._start_transaction()
+                rows: list[Any] = await adapter._connection.fetch(sql, *args)
+                return rows
+            except Exception as exc:
+                raise self._as_sqlalchemy_would(sql, args, exc) from exc
+
+    def _as_sqlalchemy_would(self, sql: str, args: Sequence[Any], exc: Exception) -> Exception:
+        dbapi = self.dialect.loaded_dbapi
+        try:
+            self.adapter._handle_exception(exc)  # raises the DB-API's class for it
+        except dbapi.Error as err:
+            lost = self.dialect.is_disconnect(err, None, None)
+            return DBAPIError.instance(sql, args, err, dbapi.Error, connection_invalidated=lost)
+        except Exception as other:
+            return other
+        return exc
+
+
+async def asyncpg_of(session: AsyncSession) -> Remote | None:
+    """The asyncpg connection under the session's current transaction (None: not
+    PostgreSQL). Looked up once per transaction."""
+    transaction = session.sync_session.get_transaction()
+    cached = session.info.get(_PG_KEY)
+    if transaction is not None and cached is not None and cached[0] is transaction:
+        return cached[1]
+    conn = await session.connection()
+    remote = None
+    if conn.dialect.driver == "asyncpg":
+        remote = Remote((await conn.get_raw_connection()).dbapi_connection, conn.dialect)
+    session.info[_PG_KEY] = (session.sync_session.get_transaction(), remote)
+    return remote
+
+
+_PG_KEY = "safespace.raw_asyncpg"
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    sql: str
+    params: list[tuple[str | None, Any, _Convert]]  # (caller's name or None, fixed, convert)
+    results: list[_Convert]
+
+    def args(self, values: Mapping[str, Any]) -> list[Any]:
+        args = []
+        for name, fixed, convert in self.params:
+            value = fixed if name is None else values[name]
+            args.append(value if convert is None else convert(value))
+        return args
+
+    def row(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(
+            value if convert is None else convert(value)
+            for value, convert in zip(row, self.results, strict=True)
+        )
+
+
 class RawStatement:
-    """One statement, compiled once, run with plain sqlite3 calls."""
+    """One statement, compiled once per dialect, run with the driver's own calls."""
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
-        self._sql = ""
-        self._params: list[tuple[str | None, Any, _Convert]] = []
-        self._results: list[_Convert] = []
-        self._ready = False
+        self._compiled: dict[str, _Compiled] = {}
 
-    def _prepare(self, dialect: Dialect) -> None:
+    def _for(self, dialect: Dialect) -> _Compiled:
+        done = self._compiled.get(dialect.name)
+        if done is not None:
+            return done
         compiled = self.statement.compile(dialect=dialect)  # type: ignore[attr-defined]
-        assert compiled.positiontup is not None, "SQLite's placeholders are positional"
+        # Both dialects' placeholders are positional (SQLite's ?, asyncpg's $n, one each).
+        assert compiled.positiontup is not None
         params: list[tuple[str | None, Any, _Convert]] = []
         for name in compiled.positiontup:
             bind = compiled.binds[name]
@@ -77,38 +150,29 @@ class RawStatement:
             # A bound parameter named by the caller, or a value written in the statement.
             given = name if bind.required else None
             params.append((given, bind.effective_value, convert))
-        self._sql = compiled.string
-        self._params = params
-        self._results = [
+        results = [
             col.type.dialect_impl(dialect).result_processor(dialect, None)
             for col in self.statement.exported_columns  # type: ignore[attr-defined]
         ]
-        self._ready = True
-
-    def _args(self, values: Mapping[str, Any]) -> list[Any]:
-        args = []
-        for name, fixed, convert in self._params:
-            value = fixed if name is None else values[name]
-            args.append(value if convert is None else convert(value))
-        return args
-
-    def _row(self, row: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(
-            value if convert is None else convert(value)
-            for value, convert in zip(row, self._results, strict=True)
-        )
+        done = self._compiled[dialect.name] = _Compiled(compiled.string, params, results)
+        return done
 
     def first(self, inline: Inline, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        """The first row (converted as SQLAlchemy would), or None."""
-        if not self._ready:
-            self._prepare(inline.dialect)
-        args = self._args(values)
+        """The first row (converted as SQLAlchemy would), or None, on inline SQLite."""
+        compiled = self._for(inline.dialect)
+        args = compiled.args(values)
         try:
-            cursor = inline.db.execute(self._sql, args)
+            cursor = inline.db.execute(compiled.sql, args)
             try:
                 row = cursor.fetchone()
             finally:
                 cursor.close()
         except sqlite3.Error as exc:  # as SQLAlchemy would raise it (IntegrityError, ...)
-            raise DBAPIError.instance(self._sql, args, exc, sqlite3.Error) from exc
-        return None if row is None else self._row(row)
+            raise DBAPIError.instance(compiled.sql, args, exc, sqlite3.Error) from exc
+        return None if row is None else compiled.row(row)
+
+    async def fetch(self, remote: Remote, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Every row (converted as SQLAlchemy would), on PostgreSQL."""
+        compiled = self._for(remote.dialect)
+        rows = await remote.fetch(compiled.sql, compiled.args(values))
+        return [compiled.row(row) for row in rows]

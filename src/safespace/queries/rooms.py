@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,7 +35,7 @@ from safespace.db.models import (
     SessionRun,
     User,
 )
-from safespace.db.raw import RawStatement, sqlite_of
+from safespace.db.raw import RawStatement, asyncpg_of, sqlite_of
 from safespace.errors import AppError
 
 
@@ -196,6 +197,7 @@ _ACCESS = _access_query()
 _POSTING = _posting_query()
 _POSTING_RAW = RawStatement(_POSTING)
 _POSTING_BATCH = _posting_batch_query()
+_POSTING_BATCH_RAW = RawStatement(_POSTING_BATCH)
 
 
 def _access_from(row: Any, user_id: int) -> RoomAccess:
@@ -293,7 +295,11 @@ async def fetch_posting_facts(
         "now": now,
         "since": now - timedelta(days=1),
     }
-    rows = (await (await session.connection()).execute(_POSTING_BATCH, params)).all()
+    remote = await asyncpg_of(session)
+    if remote is not None:  # asyncpg itself: see db/raw.py
+        rows: Sequence[Any] = await _POSTING_BATCH_RAW.fetch(remote, params)
+    else:
+        rows = (await (await session.connection()).execute(_POSTING_BATCH, params)).all()
     found = {row[0]: tuple(row[1:]) for row in rows}
     fetched = session.info.setdefault(_FETCHED, {})
     for position, key in enumerate(wanted, start=1):
