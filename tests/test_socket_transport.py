@@ -15,7 +15,7 @@ from websockets.extensions.permessage_deflate import PerMessageDeflate
 
 from helpers import FRAME_TIMEOUT, Room, open_ws
 from safespace.web import socket_protocol
-from safespace.web.socket_protocol import _compress, _Flag, _Inbox
+from safespace.web.socket_protocol import _compress, _Flag, _Inbox, _keep_frame
 
 BODIES = [
     "plain words",
@@ -118,6 +118,23 @@ def test_the_compression_cache_stays_within_its_budget(monkeypatch) -> None:
     big = b"y" * (socket_protocol.CACHE_LARGEST + 1)
     _compress(big, 12)
     assert (12, big) not in socket_protocol._cache
+
+
+def test_the_frame_cache_stays_within_its_budget(monkeypatch) -> None:
+    monkeypatch.setattr(socket_protocol, "_frames", {})
+    monkeypatch.setattr(socket_protocol, "_framed", 0)
+    monkeypatch.setattr(socket_protocol, "FRAMES_BYTES", 20_000)
+    for i in range(1_000):
+        text = f"message number {i} " * 10
+        _keep_frame((text, 12), b"frame " + text.encode())
+        held = socket_protocol._frames
+        assert socket_protocol._framed == sum(len(k[0]) + len(v) for k, v in held.items())
+        assert socket_protocol._framed <= 20_000
+    assert ("message number 999 " * 10, 12) in socket_protocol._frames
+    assert ("message number 0 " * 10, 12) not in socket_protocol._frames
+    big = "y" * (socket_protocol.CACHE_LARGEST + 1)
+    _keep_frame((big, 0), big.encode())
+    assert (big, 0) not in socket_protocol._frames
 
 
 # ------------------------------------------------------------ the light queue and flag

@@ -15,7 +15,10 @@ own sans-I/O websocket protocol with two changes:
 
 And one addition, `send_texts`: several frames that are waiting for one socket go out in one
 write (one system call) rather than one each. A batch of posts committed together reaches
-every member as several frames at once, so this is most of a busy room's writes.
+every member as several frames at once, so this is most of a busy room's writes. A frame
+is also framed (and compressed) once for every socket that negotiated the same thing: the
+hub encodes a message once per shape, and the bytes on the wire for that text are the same
+for each recipient, so they are kept, like compressed payloads, in a small shared cache.
 """
 
 from __future__ import annotations
@@ -30,13 +33,13 @@ from uvicorn.config import Config
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
-from websockets.exceptions import InvalidState
 from websockets.extensions.base import Extension
 from websockets.extensions.permessage_deflate import (
     PerMessageDeflate,
     ServerPerMessageDeflateFactory,
 )
 from websockets.frames import CONT, CTRL_OPCODES, Frame
+from websockets.protocol import State
 from websockets.server import ServerProtocol
 from websockets.typing import ExtensionParameter
 
@@ -70,6 +73,26 @@ def _compress(data: bytes, wbits: int) -> bytes:
             oldest = next(iter(_cache))
             _cached -= len(oldest[1]) + len(_cache.pop(oldest))
     return out
+
+
+# Whole server frames of recent outgoing texts, by (text, the compression negotiated: its
+# window bits, or 0 for none). A server's frames aren't masked, so they depend on nothing
+# else. The texts are the hub's own strings, one per message and shape, so their hashes are
+# already computed. Bounded by bytes held, oldest out first.
+FRAMES_BYTES = 1 << 20
+_frames: dict[tuple[str, int], bytes] = {}
+_framed = 0
+
+
+def _keep_frame(key: tuple[str, int], frame: bytes) -> None:
+    global _framed
+    if len(frame) > CACHE_LARGEST:
+        return
+    _frames[key] = frame
+    _framed += len(key[0]) + len(frame)
+    while _framed > FRAMES_BYTES:
+        oldest = next(iter(_frames))
+        _framed -= len(oldest[0]) + len(_frames.pop(oldest))
 
 
 class _SharedDeflate(PerMessageDeflate):
@@ -141,12 +164,21 @@ class SocketProtocol(WebSocketsSansIOProtocol):
             for text in texts:  # uvicorn's own answer to each (raises the same way)
                 await self.send({"type": "websocket.send", "text": text})
             return
-        try:
-            for text in texts:
-                self.conn.send_text(text.encode())
-        except InvalidState:
-            raise ClientDisconnected() from None
-        self.transport.write(b"".join(self.conn.data_to_send()))
+        conn = self.conn
+        if conn.state is not State.OPEN or conn.expect_continuation_frame:
+            raise ClientDisconnected()  # what send_text would raise, as uvicorn answers it
+        out = conn.data_to_send()  # what the protocol already had waiting (a pong) goes first
+        extensions = conn.extensions
+        negotiated = extensions[0].local_max_window_bits if extensions else 0  # type: ignore[attr-defined]
+        for text in texts:
+            key = (text, negotiated)
+            frame = _frames.get(key)
+            if frame is None:
+                conn.send_text(text.encode())
+                frame = b"".join(conn.data_to_send())
+                _keep_frame(key, frame)
+            out.append(frame)
+        self.transport.write(b"".join(out))
 
 
 class _Inbox:
