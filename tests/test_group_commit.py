@@ -10,9 +10,10 @@ import pytest
 
 from helpers import Room, create_group, history, join, privileged, signup
 from safespace.actions.messages import check_post, post_message
-from safespace.actions.posting import Posted, line_of
+from safespace.actions.posting import Job, Posted, PostingLine, line_of
 from safespace.db.models import User
 from safespace.errors import AppError
+from safespace.safety.assess import assess
 
 
 async def _user(server: Any, account: Any) -> User:
@@ -235,3 +236,65 @@ async def test_what_a_batch_stores_reads_back_as_each_author_was_answered(
         for key in ("id", "room_id", "author", "created_at", "content_warning"):
             assert again.get(key) == shown.get(key), (key, again, shown)
     assert sorted(by_seq) == sorted(a.message["seq"] for a in answers)
+
+
+@pytest.mark.postgres_only
+async def test_a_plain_batch_is_one_statement_and_a_risky_one_a_transaction(
+    burst: tuple[Any, list[User]], client: Any, room: Room
+) -> None:
+    """On PostgreSQL a batch of ordinary posts to one room is written by one statement
+    (seq update and insert together); one that raises a risk flag writes the flag in the
+    same transaction as its message."""
+    server, users = burst
+    line = line_of(server.svc, check_post)
+    plain = await _all_at_once(server, room.id, [(u, f"p-{i}", "hi") for i, u in enumerate(users)])
+    assert all(isinstance(a, Posted) for a in plain)
+    assert line.at_once >= 1
+    written_at_once = line.at_once
+    risky = "I have the pills ready and I'm going to take them all tonight. Goodbye everyone"
+    [answer] = await _all_at_once(server, room.id, [(users[0], "r-0", risky)])
+    assert isinstance(answer, Posted) and answer.check_in == "imminent"
+    assert line.at_once == written_at_once  # the usual transaction, flag and message
+    r = await client.get("/api/v1/flags", headers=room.fac.headers)
+    assert r.status_code == 200, r.text
+    assert [f["message"]["seq"] for f in r.json()["flags"]] == [answer.message["seq"]]
+    stored = await history(client, room.alice, room.id, limit=100)
+    assert [m["seq"] for m in stored] == list(range(1, len(users) + 2))
+
+
+@pytest.mark.postgres_only
+async def test_a_message_from_elsewhere_between_a_batchs_checks_and_its_write_costs_nothing(
+    burst: tuple[Any, list[User]], client: Any, room: Room
+) -> None:
+    """Another process posts into the room after this batch read the room's last seq: the
+    one-statement write finds the room moved on, writes nothing, and the batch takes the
+    usual way. Every message is stored once, gap-free, and readable (each body sealed for
+    the seq it was finally given)."""
+    server, users = burst
+    svc = server.svc
+    meddled: list[Posted] = []
+
+    async def meddling(tx: Any, job: Any, planned: Any) -> object:
+        outcome = await check_post(tx, job, planned)
+        if not meddled:  # once, while the first batch is being checked
+            elsewhere = PostingLine(svc, check_post)  # as another process's line
+            body = "posted on another process"
+            meddled.append(
+                await elsewhere.submit(
+                    Job(users[-1], room.id, "elsewhere", body, assess(body), [], None, False)
+                )
+            )
+        return outcome
+
+    line = svc.posting = PostingLine(svc, meddling)
+    posts = [(u, f"m-{i}", f"mine {i}") for i, u in enumerate(users[:-1])]
+    answers = await _all_at_once(server, room.id, posts)
+    assert all(isinstance(a, Posted) and not a.duplicate for a in answers), answers
+    assert line.batches - line.at_once >= 1  # the batch that was meddled with: the usual way
+    [theirs] = meddled
+    stored = await history(client, room.alice, room.id, limit=100)
+    assert [m["seq"] for m in stored] == list(range(1, len(posts) + 2))
+    bodies = {m["seq"]: m["body"] for m in stored}
+    assert bodies[theirs.message["seq"]] == "posted on another process"
+    for (_, _, body), a in zip(posts, answers, strict=True):
+        assert bodies[a.message["seq"]] == body

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import JSON, Table, Text, bindparam, func, insert, select, update
+from sqlalchemy import JSON, Table, Text, bindparam, exists, func, insert, select, update
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,12 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from safespace.actions import safety
 from safespace.actions.base import Tx
 from safespace.db.models import Message, Room, User
-from safespace.db.raw import RawStatement, asyncpg_of, sqlite_of
+from safespace.db.raw import RawStatement, Remote, asyncpg_of, sqlite_of
 from safespace.errors import AppError
 from safespace.events.types import MessagePosted
 from safespace.privacy.keystore import message_context, note_context
 from safespace.queries.messages import message_dict
-from safespace.queries.rooms import RoomAccess, fetch_posting_facts
+from safespace.queries.rooms import RoomAccess, fetch_posting_facts, seq_seen
 from safespace.safety.assess import Assessment
 from safespace.services import Services
 
@@ -80,19 +80,32 @@ _UNNESTED = (
     .table_valued(*_COLUMNS)
     .render_derived(name="batch")
 )
+_UNNESTED_ROWS = select(
+    *[
+        sql_cast(_UNNESTED.c[name], messages.c[name].type)
+        if name in _AS_TEXT
+        else _UNNESTED.c[name]
+        for name in _COLUMNS
+    ]
+)
 _INSERT_MANY_PG = RawStatement(
     insert(messages)
-    .from_select(
-        _COLUMNS,
-        select(
-            *[
-                sql_cast(_UNNESTED.c[name], messages.c[name].type)
-                if name in _AS_TEXT
-                else _UNNESTED.c[name]
-                for name in _COLUMNS
-            ]
-        ),
-    )
+    .from_select(_COLUMNS, _UNNESTED_ROWS)
+    .returning(messages.c.id, messages.c.room_id, messages.c.seq)
+)
+# And the same insert with the room's seq update, as one statement that commits on its own
+# (see _write_at_once): the seqs are taken only if the room's last seq is still :seen.
+_TAKEN = (
+    update(rooms)
+    .where(rooms.c.id == bindparam("room"), rooms.c.last_seq == bindparam("seen"))
+    .values(last_seq=rooms.c.last_seq + bindparam("n"))
+    .returning(rooms.c.last_seq)
+    .cte("taken")
+)
+_WRITE_AT_ONCE_PG = RawStatement(
+    insert(messages)
+    .from_select(_COLUMNS, _UNNESTED_ROWS.where(exists(select(_TAKEN.c.last_seq))))
+    .add_cte(_TAKEN)
     .returning(messages.c.id, messages.c.room_id, messages.c.seq)
 )
 _NOT_YET = {"deleted_at": None, "hidden_at": None, "hidden_rule": None}  # none, when new
@@ -152,6 +165,7 @@ class PostingLine:
         self._worker: asyncio.Task[None] | None = None
         self.batches = 0  # transactions written, and the posts they held (bench/, tests)
         self.posts = 0
+        self.at_once = 0  # of the batches, those written by one statement (PostgreSQL)
 
     async def submit(self, job: Job) -> Posted:
         self._waiting.append(job)
@@ -201,7 +215,7 @@ class PostingLine:
         plans: list[Plan] = []
         async with svc.db.write(inline=True) as session:
             try:
-                if len(batch) > 1 and not svc.db.is_sqlite:
+                if not svc.db.is_sqlite:
                     # One round trip for every post's checks, not one each.
                     posts = [(job.actor.id, job.room_id, job.client_id) for job in batch]
                     await fetch_posting_facts(session, posts, svc.clock.now())
@@ -217,8 +231,9 @@ class PostingLine:
                     if isinstance(outcome, Plan):
                         plans.append(outcome)
                         planned[(outcome.access.room_id, job.actor.id, job.client_id)] = outcome
-                written = await _insert(svc, session, plans) if plans else {}
+                written, at_once = await _insert(svc, session, plans) if plans else ({}, False)
                 await session.commit()
+                self.at_once += at_once
                 self.batches += 1
                 self.posts += len(plans)
             except BaseException:
@@ -241,9 +256,12 @@ class PostingLine:
                 _answer(job, outcome)
 
 
-async def _insert(svc: Services, session: AsyncSession, plans: list[Plan]) -> dict[int, Posted]:
+async def _insert(
+    svc: Services, session: AsyncSession, plans: list[Plan]
+) -> tuple[dict[int, Posted], bool]:
     """Seqs for every room in the batch (in room order, so two processes' batches never
-    lock rooms in opposite orders), then one INSERT for all, then the risk flags."""
+    lock rooms in opposite orders), then one INSERT for all, then the risk flags. And
+    whether it was all one statement (_write_at_once)."""
     # Core statements on the session's connection: no ORM objects to build or track.
     conn = await session.connection()
     inline = await sqlite_of(session)  # SQLite: plain sqlite3 calls, see db/raw.py
@@ -251,6 +269,13 @@ async def _insert(svc: Services, session: AsyncSession, plans: list[Plan]) -> di
     by_room: dict[int, list[Plan]] = {}
     for plan in plans:
         by_room.setdefault(plan.access.room_id, []).append(plan)
+    if remote is not None and _at_once_fits(remote, by_room):
+        [(room_id, group)] = by_room.items()
+        seen = seq_seen(session, room_id)
+        if seen is not None:
+            written = await _write_at_once(svc, remote, room_id, group, seen)
+            if written is not None:
+                return written, True
     ordered: list[Plan] = []
     for room_id in sorted(by_room):
         group = by_room[room_id]
@@ -267,6 +292,70 @@ async def _insert(svc: Services, session: AsyncSession, plans: list[Plan]) -> di
         for i, plan in enumerate(group):
             plan.seq = last - len(group) + 1 + i
         ordered.extend(group)
+    rows = await _rows(svc, ordered)
+    if inline is not None:
+        ids = []
+        for row in rows:
+            got = _INSERT_ONE_RAW.first(inline, row)
+            assert got is not None
+            ids.append(got[0])
+    elif remote is not None:
+        made = await _INSERT_MANY_PG.fetch(remote, _as_columns(remote, rows))
+        ids = _ids_in_order(rows, made)
+    else:
+        result = await conn.execute(_INSERT, rows)
+        ids = list(result.scalars().all())
+    return await _posted(ordered, rows, ids), False
+
+
+def _at_once_fits(remote: Remote, by_room: dict[int, list[Plan]]) -> bool:
+    """Whether a PostgreSQL batch can be written by one statement on its own: one room,
+    nothing written yet in the session (the checks began no transaction), and no risk
+    flag to raise with it (that is another table, in the same transaction)."""
+    if len(by_room) != 1 or remote.in_transaction:
+        return False
+    return all(plan.job.assessment.level == "none" for group in by_room.values() for plan in group)
+
+
+async def _write_at_once(
+    svc: Services, remote: Remote, room_id: int, group: list[Plan], seen: int
+) -> dict[int, Posted] | None:
+    """The seq update and the insert as one statement, which commits on its own: the batch
+    takes the seqs after `seen` (the room's last seq when its checks read it) only if the
+    room still stands there, and then it is two round trips (checks, write), not five
+    (BEGIN, checks, seq update, insert, COMMIT). None if the room moved on meanwhile (a
+    message from elsewhere): nothing was written, and the caller takes the usual way."""
+    for i, plan in enumerate(group):
+        plan.seq = seen + 1 + i
+    rows = await _rows(svc, group)
+    values = {"room": room_id, "n": len(group), "seen": seen, **_as_columns(remote, rows)}
+    made = await _WRITE_AT_ONCE_PG.fetch(remote, values, begin=False)
+    if not made:
+        return None
+    return await _posted(group, rows, _ids_in_order(rows, made))
+
+
+def _as_columns(remote: Remote, rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The rows as one array per column, for an unnest on PostgreSQL."""
+    columns = {name: [row[name] for row in rows] for name in _COLUMNS}
+    for name in _AS_TEXT:
+        serialise = (
+            messages.c[name].type.dialect_impl(remote.dialect).bind_processor(remote.dialect)
+        )
+        assert serialise is not None
+        columns[name] = [serialise(value) for value in columns[name]]
+    return columns
+
+
+def _ids_in_order(rows: list[dict[str, Any]], made: list[tuple[Any, ...]]) -> list[int]:
+    """The new rows' ids in the order of `rows`, from RETURNING id, room_id, seq (an
+    INSERT ... SELECT doesn't promise to return its rows in order)."""
+    by_seq = {(room, seq): message_id for message_id, room, seq in made}
+    return [by_seq[(row["room_id"], row["seq"])] for row in rows]
+
+
+async def _rows(svc: Services, ordered: list[Plan]) -> list[dict[str, Any]]:
+    """The messages' rows, each body sealed for its own room and seq."""
     now = svc.clock.now()
     rows = []
     for plan in ordered:
@@ -295,25 +384,13 @@ async def _insert(svc: Services, session: AsyncSession, plans: list[Plan]) -> di
                 ),
             }
         )
-    if inline is not None:
-        ids = []
-        for row in rows:
-            got = _INSERT_ONE_RAW.first(inline, row)
-            assert got is not None
-            ids.append(got[0])
-    elif remote is not None:
-        columns = {name: [row[name] for row in rows] for name in _COLUMNS}
-        for name in _AS_TEXT:
-            serialise = (
-                messages.c[name].type.dialect_impl(remote.dialect).bind_processor(remote.dialect)
-            )
-            assert serialise is not None
-            columns[name] = [serialise(value) for value in columns[name]]
-        made = {(room, seq): i for i, room, seq in await _INSERT_MANY_PG.fetch(remote, columns)}
-        ids = [made[(row["room_id"], row["seq"])] for row in rows]
-    else:
-        result = await conn.execute(_INSERT, rows)
-        ids = list(result.scalars().all())
+    return rows
+
+
+async def _posted(
+    ordered: list[Plan], rows: list[dict[str, Any]], ids: list[int]
+) -> dict[int, Posted]:
+    """Each written post's answer and event, and its risk flag if it needs one."""
     written: dict[int, Posted] = {}
     for plan, row, message_id in zip(ordered, rows, ids, strict=True):
         job, access = plan.job, plan.access

@@ -66,13 +66,20 @@ class Remote:
     adapter: Any  # sqlalchemy.dialects.postgresql.asyncpg.AsyncAdapt_asyncpg_connection
     dialect: Dialect
 
-    async def fetch(self, sql: str, args: Sequence[Any]) -> list[Any]:
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction has begun on the connection (anything run through
+        SQLAlchemy begins one)."""
+        return self.adapter._transaction is not None
+
+    async def fetch(self, sql: str, args: Sequence[Any], begin: bool = True) -> list[Any]:
         """Rows of one statement inside the session's transaction, begun here if SQLAlchemy
-        hasn't yet (what its cursor does before each statement)."""
+        hasn't yet (what its cursor does before each statement). `begin=False`: if none
+        has begun, the statement runs on its own (and commits on its own, if it writes)."""
         adapter = self.adapter
         async with adapter._execute_mutex:
             try:
-                if adapter._transaction is None:
+                if begin and adapter._transaction is None:
                     await adapter._start_transaction()
                 rows: list[Any] = await adapter._connection.fetch(sql, *args)
                 return rows
@@ -171,8 +178,10 @@ class RawStatement:
             raise DBAPIError.instance(compiled.sql, args, exc, sqlite3.Error) from exc
         return None if row is None else compiled.row(row)
 
-    async def fetch(self, remote: Remote, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        """Every row (converted as SQLAlchemy would), on PostgreSQL."""
+    async def fetch(
+        self, remote: Remote, values: Mapping[str, Any], begin: bool = True
+    ) -> list[tuple[Any, ...]]:
+        """Every row (converted as SQLAlchemy would), on PostgreSQL (see Remote.fetch)."""
         compiled = self._for(remote.dialect)
-        rows = await remote.fetch(compiled.sql, compiled.args(values))
+        rows = await remote.fetch(compiled.sql, compiled.args(values), begin)
         return [compiled.row(row) for row in rows]

@@ -171,7 +171,7 @@ def _posting_batch_query() -> Select[*tuple[Any, ...]]:
     """_posting_query for a whole batch of posts in one round trip (PostgreSQL): the posts
     come as three arrays, :user_ids, :room_ids and :client_ids, unnested with their
     position, and each is checked by the same query, run LATERAL on its own row. A post
-    without access has no row. The position comes first."""
+    without access has no row. The position comes first, then the room's last seq."""
     batch = (
         func.unnest(
             bindparam("user_ids", type_=ARRAY(Integer)),
@@ -188,7 +188,14 @@ def _posting_batch_query() -> Select[*tuple[Any, ...]]:
         literal_column("batch.room_id", Integer),
         literal_column("batch.client_id", String),
     ).lateral("facts")
-    return select(batch.c.ord, one).select_from(batch.join(one, true()))
+    # And the room's last seq as this statement saw it, for a write that takes the next
+    # ones only if nobody else has meanwhile (actions/posting.py).
+    seq_now = (
+        select(Room.last_seq)
+        .where(Room.id == literal_column("batch.room_id", Integer))
+        .scalar_subquery()
+    )
+    return select(batch.c.ord, seq_now, one).select_from(batch.join(one, true()))
 
 
 # Built once: this runs for every message posted, and building a statement costs more
@@ -279,7 +286,9 @@ async def fetch_posting_facts(
     """Read the facts for a batch's posts, given as (user id, room id, client id), in one
     round trip, for posting_facts to hand out as each post is checked. For PostgreSQL,
     where each statement is a round trip; the checks write nothing, so facts read at the
-    batch's start are what each post's own query would have read."""
+    batch's start are what each post's own query would have read. Read outside a
+    transaction: under READ COMMITTED each statement sees what was committed when it
+    began either way, and this one takes no locks."""
     wanted = []
     for user_id, room_id, client_id in posts:
         try:
@@ -296,14 +305,26 @@ async def fetch_posting_facts(
         "since": now - timedelta(days=1),
     }
     remote = await asyncpg_of(session)
-    if remote is not None:  # asyncpg itself: see db/raw.py
-        rows: Sequence[Any] = await _POSTING_BATCH_RAW.fetch(remote, params)
+    if remote is not None:  # asyncpg itself, and no transaction yet: see db/raw.py
+        rows: Sequence[Any] = await _POSTING_BATCH_RAW.fetch(remote, params, begin=False)
     else:
         rows = (await (await session.connection()).execute(_POSTING_BATCH, params)).all()
-    found = {row[0]: tuple(row[1:]) for row in rows}
+    found = {row[0]: tuple(row[2:]) for row in rows}
     fetched = session.info.setdefault(_FETCHED, {})
     for position, key in enumerate(wanted, start=1):
         fetched.setdefault(key, found.get(position))  # None: no access
+    seqs = session.info.setdefault(_SEQS_SEEN, {})
+    for row in rows:
+        seqs.setdefault(row[2], row[1])  # room id -> its last seq when the facts were read
+
+
+def seq_seen(session: AsyncSession, room_id: int) -> int | None:
+    """A room's last seq as fetch_posting_facts read it in this session, if it did."""
+    seen: dict[int, int] = session.info.get(_SEQS_SEEN, {})
+    return seen.get(room_id)
+
+
+_SEQS_SEEN = "posting_seqs"
 
 
 async def member_rooms(session: AsyncSession, user_id: int) -> dict[int, int]:
