@@ -21,9 +21,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from helpers import create_group, history, make_client, post, privileged
 from safespace.actions import accounts
 from safespace.actions import groups as groups_actions
+from safespace.actions.messages import post_message
 from safespace.actions.posting import _INSERT_ONE_RAW
 from safespace.db.engine import Database
-from safespace.db.models import Message
+from safespace.db.models import Message, User
 from safespace.db.raw import sqlite_of
 from safespace.queries.rooms import _POSTING, _POSTING_RAW
 from safespace.settings import Settings
@@ -292,3 +293,41 @@ async def test_connections_the_database_cut_while_idle_are_replaced_before_use(
     assert third["seq"] == after["seq"] + 1
     bodies = [m["body"] for m in await history(client, room.bob, room.id)]
     assert bodies == ["before the cut", "after the cut", "after the second cut"]
+
+    # And a third time, a post first (over the socket, where the sign-in is already done):
+    # the posting line meets the dead connection itself, renews both pools and writes the
+    # batch again, so the author sees no error at all, and neither does the next reader.
+    async with server.svc.db.read() as session:
+        alice = await session.get(User, room.alice.id)
+    assert alice is not None
+    admin = await asyncpg.connect(url)
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await admin.close()
+    fourth = (
+        await post_message(server.svc, alice, room.id, "cut-3", "after the third cut")
+    ).message
+    assert fourth["seq"] == third["seq"] + 1
+    fifth = await post(client, room.alice, room.id, "and the next")
+    assert fifth["seq"] == fourth["seq"] + 1
+    bodies = [m["body"] for m in await history(client, room.bob, room.id)]
+    assert bodies[-2:] == ["after the third cut", "and the next"]
+
+
+def test_a_broken_postgres_protocol_counts_as_a_lost_connection() -> None:
+    """asyncpg's InternalClientError (its protocol in a state it can't leave, seen when the
+    database cut a pooled connection) is treated as a lost connection: replaced, answered
+    503, and the posting line writes its batch again. A constraint violation is not."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from safespace.db.raw import broken_connection
+
+    dialect = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1/none").dialect
+    dbapi = dialect.loaded_dbapi
+    assert broken_connection(dbapi.InternalClientError("cannot switch to state 12"), dialect, None)
+    assert broken_connection(dbapi.InterfaceError("connection is closed"), dialect, None)
+    assert not broken_connection(dbapi.IntegrityError("duplicate key"), dialect, None)

@@ -25,6 +25,7 @@ from typing import Any, cast
 from sqlalchemy import JSON, Table, Text, bindparam, exists, func, insert, select, update
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safespace.actions import safety
@@ -197,6 +198,17 @@ class PostingLine:
             await self._together(batch)
             return
         except Exception as exc:
+            if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+                # The database cut the connection (a restart): nothing of the batch was
+                # written, or its commit was lost and a retry is answered as one. Every
+                # pooled connection may be as dead: renew them, and try once more.
+                log.warning("the database connection was lost; writing the batch again")
+                await self.svc.db.renew_pools()
+                try:
+                    await self._together(batch)
+                    return
+                except Exception as again:
+                    exc = again
             if len(batch) == 1:
                 _fail(batch[0], exc)
                 return

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.util import await_
 
 from safespace.db import inline_sqlite
+from safespace.db.raw import broken_connection
 from safespace.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,16 @@ def _postgres_engine(url: str, **kw: Any) -> AsyncEngine:
         **kw,
     )
     _ping_when_idle(engine)
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _broken(context: Any) -> None:
+        # A connection whose protocol broke is as good as lost: SQLAlchemy then invalidates
+        # it (and the pool) as it does a closed one, and app.py answers 503, not 500.
+        if context.is_disconnect or context.original_exception is None:
+            return
+        if broken_connection(context.original_exception, engine.dialect, None):
+            context.is_disconnect = True
+
     return engine
 
 

@@ -21,11 +21,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.expression import Executable
 
 from safespace.db.inline_sqlite import InlineConnection
@@ -65,6 +65,7 @@ class Remote:
 
     adapter: Any  # sqlalchemy.dialects.postgresql.asyncpg.AsyncAdapt_asyncpg_connection
     dialect: Dialect
+    connection: AsyncConnection  # SQLAlchemy's, to invalidate when the database is gone
 
     @property
     def in_transaction(self) -> bool:
@@ -84,18 +85,32 @@ class Remote:
                 rows: list[Any] = await adapter._connection.fetch(sql, *args)
                 return rows
             except Exception as exc:
-                raise self._as_sqlalchemy_would(sql, args, exc) from exc
+                error = self._as_sqlalchemy_would(sql, args, exc)
+                failed = exc
+        if isinstance(error, DBAPIError) and error.connection_invalidated:
+            # As SQLAlchemy does when its own statement meets a dead connection: this one
+            # is not handed out again.
+            await self.connection.invalidate(failed)
+        raise error from failed
 
     def _as_sqlalchemy_would(self, sql: str, args: Sequence[Any], exc: Exception) -> Exception:
         dbapi = self.dialect.loaded_dbapi
         try:
             self.adapter._handle_exception(exc)  # raises the DB-API's class for it
         except dbapi.Error as err:
-            lost = self.dialect.is_disconnect(err, None, None)
+            lost = broken_connection(err, self.dialect, self.adapter)
             return DBAPIError.instance(sql, args, err, dbapi.Error, connection_invalidated=lost)
         except Exception as other:
             return other
         return exc
+
+
+def broken_connection(err: BaseException, dialect: Dialect, adapter: Any) -> bool:
+    """Whether a PostgreSQL error leaves its connection unusable: closed (SQLAlchemy's own
+    test), or asyncpg's protocol in a state it can't leave (InternalClientError, seen when
+    the database cut a connection while it sat in the pool)."""
+    internal = getattr(dialect.loaded_dbapi, "InternalClientError", ())
+    return bool(dialect.is_disconnect(cast(Any, err), adapter, None)) or isinstance(err, internal)
 
 
 async def asyncpg_of(session: AsyncSession) -> Remote | None:
@@ -108,7 +123,7 @@ async def asyncpg_of(session: AsyncSession) -> Remote | None:
     conn = await session.connection()
     remote = None
     if conn.dialect.driver == "asyncpg":
-        remote = Remote((await conn.get_raw_connection()).dbapi_connection, conn.dialect)
+        remote = Remote((await conn.get_raw_connection()).dbapi_connection, conn.dialect, conn)
     session.info[_PG_KEY] = (session.sync_session.get_transaction(), remote)
     return remote
 
