@@ -59,6 +59,17 @@ async def sqlite_of(session: AsyncSession) -> Inline | None:
 _KEY = "safespace.raw_sqlite"
 
 
+async def core_execute(
+    session: AsyncSession, statement: Executable, params: Mapping[str, Any]
+) -> Any:
+    """A Core statement on the session's connection (its Result), past the ORM's execute
+    path (which costs more than a short read runs). Through the session when it holds
+    changes not yet flushed, so the statement still sees them (autoflush)."""
+    if session.new or session.dirty or session.deleted:
+        return await session.execute(statement, params)
+    return await (await session.connection()).execute(statement, params)
+
+
 @dataclass(frozen=True, slots=True)
 class Remote:
     """A session's asyncpg connection, as SQLAlchemy's adapter holds it, and the dialect."""

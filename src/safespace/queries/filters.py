@@ -8,6 +8,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safespace.db.models import Block, Group, User, UserFilters
+from safespace.db.raw import core_execute
 from safespace.queries.dates import iso
 from safespace.reading.categories import CATEGORIES
 from safespace.reading.shaping import Reader, muted_pattern
@@ -25,7 +26,7 @@ _READER = (
 
 
 async def reader_for(session: AsyncSession, user_id: int, facilitator: bool = False) -> Reader:
-    rows = (await session.execute(_READER, {"user_id": user_id})).all()
+    rows = (await core_execute(session, _READER, {"user_id": user_id})).all()
     categories, muted_words = (rows[0][0], rows[0][1]) if rows else (None, None)
     return Reader(
         user_id=user_id,

@@ -35,7 +35,7 @@ from safespace.db.models import (
     SessionRun,
     User,
 )
-from safespace.db.raw import RawStatement, asyncpg_of, sqlite_of
+from safespace.db.raw import RawStatement, asyncpg_of, core_execute, sqlite_of
 from safespace.errors import AppError
 
 
@@ -237,7 +237,7 @@ def _valid_room_id(room_id: object) -> int:
 
 async def access_room_as_member(session: AsyncSession, user: User, room_id: object) -> RoomAccess:
     params = {"user_id": user.id, "room_id": _valid_room_id(room_id)}
-    row = (await session.execute(_ACCESS, params)).first()
+    row = (await core_execute(session, _ACCESS, params)).first()
     if row is None:
         raise no_room()
     return _access_from(row, user.id)
