@@ -249,22 +249,13 @@ async def test_connections_the_database_cut_while_idle_are_replaced_before_use(
     """As after a database restart: every pooled connection is closed by the server. Those
     idle for longer than PING_AFTER are checked on checkout and replaced, so nobody sees
     an error; without the check the next reads and writes would fail."""
-    import asyncpg
-
     from safespace.db import engine as engine_module
 
     first = await post(client, room.alice, room.id, "before the cut")
     assert [m["body"] for m in await history(client, room.bob, room.id)] == ["before the cut"]
 
     url = server.settings.resolved_database_url.replace("+asyncpg", "")
-    admin = await asyncpg.connect(url)
-    try:
-        cut = await admin.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-    finally:
-        await admin.close()
+    cut = await _cut_every_connection(url)
     assert cut >= 2  # the app's readers and writer
     monkeypatch.setattr(engine_module, "PING_AFTER", 0.0)  # all of them idle long enough
 
@@ -277,14 +268,7 @@ async def test_connections_the_database_cut_while_idle_are_replaced_before_use(
     # meets a dead one is answered 503 with Retry-After, never a 500, and the pool is
     # renewed for the next. A post retries its batch on a fresh connection by itself.
     monkeypatch.setattr(engine_module, "PING_AFTER", 3600.0)
-    admin = await asyncpg.connect(url)
-    try:
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-    finally:
-        await admin.close()
+    await _cut_every_connection(url)
     r = await client.get(f"/api/v1/rooms/{room.id}/messages", headers=room.bob.headers)
     assert r.status_code == 503, r.text
     assert r.json()["error"]["code"] == "unavailable"
@@ -294,20 +278,13 @@ async def test_connections_the_database_cut_while_idle_are_replaced_before_use(
     bodies = [m["body"] for m in await history(client, room.bob, room.id)]
     assert bodies == ["before the cut", "after the cut", "after the second cut"]
 
-    # And a third time, a post first (over the socket, where the sign-in is already done):
+    # And a third time, a post first (as the socket posts, its sign-in already done):
     # the posting line meets the dead connection itself, renews both pools and writes the
     # batch again, so the author sees no error at all, and neither does the next reader.
     async with server.svc.db.read() as session:
         alice = await session.get(User, room.alice.id)
     assert alice is not None
-    admin = await asyncpg.connect(url)
-    try:
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-    finally:
-        await admin.close()
+    await _cut_every_connection(url)
     fourth = (
         await post_message(server.svc, alice, room.id, "cut-3", "after the third cut")
     ).message
@@ -316,6 +293,22 @@ async def test_connections_the_database_cut_while_idle_are_replaced_before_use(
     assert fifth["seq"] == fourth["seq"] + 1
     bodies = [m["body"] for m in await history(client, room.bob, room.id)]
     assert bodies[-2:] == ["after the third cut", "and the next"]
+
+
+async def _cut_every_connection(url: str) -> int:
+    """What a database restart does to the app's connections: each is closed by the
+    server. How many were cut."""
+    import asyncpg
+
+    admin = await asyncpg.connect(url)
+    try:
+        cut: int = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return cut
+    finally:
+        await admin.close()
 
 
 def test_a_broken_postgres_protocol_counts_as_a_lost_connection() -> None:
