@@ -1,4 +1,5 @@
-"""Prebuilt statements run straight on an inline SQLite connection, for the posting line.
+"""Prebuilt statements run straight on the driver (inline SQLite, or asyncpg), for the
+posting line.
 
 Through SQLAlchemy, each execution builds an execution context, looks the statement up in
 the compiled cache, and wraps the cursor in result objects. For the posting line's small
@@ -7,7 +8,8 @@ machine: 35 us against 3.6 us for a one-row SELECT). A `RawStatement` is compile
 SQLAlchemy once per dialect and keeps each parameter's and each column's own conversion
 (the `bind_processor` and `result_processor` SQLAlchemy itself would apply: UTC datetimes,
 JSON, booleans), so what is written and read is the same; only the per-call machinery is
-skipped. It runs on the session's own connection, inside the session's transaction.
+skipped. It runs on the session's own connection, inside the session's transaction (on
+PostgreSQL, a statement may also run before one begins: see `Remote.fetch`).
 
 On an inline SQLite connection (db/inline_sqlite.py) the call is a plain function call on
 the loop's thread (`sqlite_of`, `first`). On PostgreSQL it is asyncpg's own `fetch` on the
