@@ -38,7 +38,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     # What exists now (modules, the app, the safety patterns) lives as long as the process.
     # Frozen out of the collector's reach, a full collection scans only what serving made
-    # since, not the whole heap: it was a pause of up to 80 ms for every live room.
+    # since, not the whole heap (full collections of 10 to 77 ms were logged in a serving
+    # process, a pause every live room shares; docs/performance.md, change 22).
     gc.collect()
     gc.freeze()
     uvicorn.run(
