@@ -7,13 +7,14 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 
 from safespace.actions import audit
 from safespace.actions.base import Tx, transaction
 from safespace.actions.groups import group_for_update
 from safespace.db.models import Flag, Membership, Message, Presence, Room, User
 from safespace.db.models.safety import FLAG_STATUSES
+from safespace.db.raw import core_execute
 from safespace.errors import AppError, forbidden, invalid, not_found
 from safespace.events.types import (
     BreakChanged,
@@ -29,6 +30,7 @@ from safespace.safety.assess import Assessment
 from safespace.services import Services
 
 PRESENCE_TTL = timedelta(seconds=90)
+_ENTER = insert(Presence)
 BREAK_CHOICES = (15, 30, 60, 120, 240)  # minutes
 MAX_NOTE = 2000
 
@@ -39,10 +41,11 @@ MAX_NOTE = 2000
 async def enter(svc: Services, user_id: int, group_ids: list[int]) -> str:
     """A live connection opened: count this person online on every process."""
     presence_id = str(uuid.uuid4())
+    row = {"id": presence_id, "user_id": user_id, "expires_at": svc.clock.now() + PRESENCE_TTL}
     async with transaction(svc, inline=True) as tx:
-        tx.session.add(
-            Presence(id=presence_id, user_id=user_id, expires_at=svc.clock.now() + PRESENCE_TTL)
-        )
+        # Past the ORM's unit of work: a crowd reconnecting after a restart pays this once
+        # per connection.
+        await core_execute(tx.session, _ENTER, row)
         if group_ids:
             tx.on_commit(FacilitatorsOnline(group_ids=group_ids))
     return presence_id

@@ -327,29 +327,41 @@ def seq_seen(session: AsyncSession, room_id: int) -> int | None:
 _SEQS_SEEN = "posting_seqs"
 
 
+# A socket's hello runs these three: built once, and run past the ORM (core_execute), as a
+# reconnecting crowd pays them once per connection (docs/performance.md).
+_USER = bindparam("user_id", type_=Integer)
+_MEMBER_ROOMS = (
+    select(Room.id, Room.group_id)
+    .join(Membership, Membership.group_id == Room.group_id)
+    .where(
+        Membership.user_id == _USER,
+        or_(Room.kind == "main", Room.member_id == _USER, Membership.role == "facilitator"),
+    )
+)
+_FACILITATED = select(Membership.group_id).where(
+    Membership.user_id == _USER, Membership.role == "facilitator"
+)
+_LAST_SEQS = select(Room.id, Room.last_seq).where(
+    Room.id.in_(bindparam("room_ids", expanding=True))
+)
+
+
 async def member_rooms(session: AsyncSession, user_id: int) -> dict[int, int]:
     """room id -> group id for every room this person may enter (the rule of _access_query:
     every main room of their groups, their own private line, and every room of a group
     they run)."""
-    q = (
-        select(Room.id, Room.group_id)
-        .join(Membership, Membership.group_id == Room.group_id)
-        .where(
-            Membership.user_id == user_id,
-            or_(Room.kind == "main", Room.member_id == user_id, Membership.role == "facilitator"),
-        )
-    )
-    return {rid: gid for rid, gid in (await session.execute(q)).all()}
+    rows = await core_execute(session, _MEMBER_ROOMS, {"user_id": user_id})
+    return {rid: gid for rid, gid in rows.all()}
 
 
 async def facilitated_group_ids(session: AsyncSession, user_id: int) -> list[int]:
-    q = select(Membership.group_id).where(
-        Membership.user_id == user_id, Membership.role == "facilitator"
-    )
-    return list((await session.scalars(q)).all())
+    rows = await core_execute(session, _FACILITATED, {"user_id": user_id})
+    return list(rows.scalars().all())
 
 
 async def last_seqs(session: AsyncSession, room_ids: list[int]) -> dict[int, int]:
     """Each room's latest seq (for rooms the caller may already enter)."""
-    rows = await session.execute(select(Room.id, Room.last_seq).where(Room.id.in_(room_ids)))
+    if not room_ids:
+        return {}
+    rows = await core_execute(session, _LAST_SEQS, {"room_ids": room_ids})
     return {rid: seq for rid, seq in rows.all()}

@@ -6,10 +6,12 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from safespace.db.base import UTCDateTime
 from safespace.db.models import Flag, Group, Membership, Message, Presence, Room, User
+from safespace.db.raw import core_execute
 from safespace.privacy.keystore import KeyStore
 from safespace.queries.messages import iso, readable
 from safespace.safety.guide import escalation_guide
@@ -85,33 +87,41 @@ async def facilitators_online(session: AsyncSession, group_id: int, now: datetim
     return int(await session.scalar(q) or 0)
 
 
+# Both run in every socket's hello: built once, and run past the ORM (core_execute).
+_ONLINE_IN = (
+    select(Membership.group_id, func.count(func.distinct(Presence.user_id)))
+    .join(Membership, Membership.user_id == Presence.user_id)
+    .where(
+        Membership.group_id.in_(bindparam("group_ids", expanding=True)),
+        Membership.role == "facilitator",
+        Presence.expires_at > bindparam("now", type_=UTCDateTime()),
+    )
+    .group_by(Membership.group_id)
+)
+_ON_BREAK = (
+    select(Room.id)
+    .join(Membership, Membership.group_id == Room.group_id)
+    .where(
+        Membership.user_id == bindparam("user_id", type_=Integer),
+        Membership.break_until > bindparam("now", type_=UTCDateTime()),
+    )
+)
+
+
 async def facilitators_online_in(
     session: AsyncSession, group_ids: list[int], now: datetime
 ) -> dict[int, int]:
     """facilitators_online for several groups in one query (a socket's hello)."""
     if not group_ids:
         return {}
-    q = (
-        select(Membership.group_id, func.count(func.distinct(Presence.user_id)))
-        .join(Membership, Membership.user_id == Presence.user_id)
-        .where(
-            Membership.group_id.in_(group_ids),
-            Membership.role == "facilitator",
-            Presence.expires_at > now,
-        )
-        .group_by(Membership.group_id)
-    )
-    counts = {gid: int(n) for gid, n in (await session.execute(q)).all()}
+    rows = await core_execute(session, _ONLINE_IN, {"group_ids": group_ids, "now": now})
+    counts = {gid: int(n) for gid, n in rows.all()}
     return {gid: counts.get(gid, 0) for gid in group_ids}
 
 
 async def rooms_on_break(session: AsyncSession, user_id: int, now: datetime) -> list[int]:
-    q = (
-        select(Room.id)
-        .join(Membership, Membership.group_id == Room.group_id)
-        .where(Membership.user_id == user_id, Membership.break_until > now)
-    )
-    return list((await session.scalars(q)).all())
+    rows = await core_execute(session, _ON_BREAK, {"user_id": user_id, "now": now})
+    return list(rows.scalars().all())
 
 
 async def facilitated_groups(session: AsyncSession, user: User) -> list[int]:
