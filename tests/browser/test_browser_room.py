@@ -212,6 +212,37 @@ def test_reconnects_after_server_restart(site: SiteServer, person: PersonFactory
     )
 
 
+def test_pages_that_lost_their_socket_together_come_back_spread_out(
+    site: SiteServer, person: PersonFactory
+):
+    """When a process stops, every page it served loses its socket at the same moment. The
+    room's waits before each try (reconnect.js, as the page loads it) double up to 8 s and
+    are drawn from the second half of each step, so those pages don't all return at once."""
+    group = site.create_group()
+    alice = site.signup_api()
+    site.join_api(alice, group)
+    a = person("A", alice)
+    a.open_room(group["slug"])
+    waits = a.page.evaluate(
+        """async () => {
+            const { makeBackoff } = await import("/static/reconnect.js");
+            const firsts = Array.from({ length: 400 }, () => makeBackoff().next());
+            const one = makeBackoff();
+            const steps = Array.from({ length: 7 }, () => one.next());
+            one.reset();
+            return { firsts, steps, afterReset: one.next() };
+        }"""
+    )
+    firsts = waits["firsts"]
+    assert all(250 <= w <= 500 for w in firsts), firsts
+    # Spread over the window, not bunched: each quarter of it gets a fair share.
+    quarters = [sum(250 + 62.5 * q <= w < 250 + 62.5 * (q + 1) for w in firsts) for q in range(4)]
+    assert min(quarters) >= 50, quarters
+    for wait, step in zip(waits["steps"], [500, 1000, 2000, 4000, 8000, 8000, 8000], strict=True):
+        assert step / 2 <= wait <= step, waits["steps"]
+    assert 250 <= waits["afterReset"] <= 500
+
+
 def test_scrolling_up_loads_older_messages(site: SiteServer, person: PersonFactory):
     group = site.create_group()
     poster, reader = site.signup_api(), site.signup_api()

@@ -1,12 +1,14 @@
 // The live room: one websocket, optimistic "sending" messages, resume after any drop.
 // Nothing here trusts message text: bodies are only ever set with textContent.
 // How each message looks is in room-messages.js; the warning controls and "Ask before
-// sharing" are in room-composer.js; "Report" from a message's menu is in room-report.js.
+// sharing" are in room-composer.js; "Report" from a message's menu is in room-report.js;
+// how long to wait before reconnecting is in reconnect.js.
 
 import { formatTime, makeRenderer } from "./room-messages.js";
 import { makeComposer } from "./room-composer.js";
 import { setupReports } from "./room-report.js";
 import { makeSession } from "./room-session.js";
+import { makeBackoff } from "./reconnect.js";
 
 const root = document.querySelector(".room[data-room-id]");
 const roomId = Number(root.dataset.roomId);
@@ -55,7 +57,7 @@ let firstSeq = Number(root.dataset.firstSeq) || 0;
 let ws = null;
 let ready = false;
 let connectedBefore = false;
-let retryDelay = 500;
+const backoff = makeBackoff();
 let pingTimer = null;
 let stopped = false;
 // client_id -> {body, warning, suggest, li}: typed here, not yet confirmed by the server.
@@ -205,7 +207,7 @@ function handle(frame) {
       if (connectedBefore) session.refresh(); // a session may have changed while we were away
       connectedBefore = true;
       ready = true;
-      retryDelay = 500;
+      backoff.reset();
       if (frame.facilitators_online) showFacilitatorsOnline(frame.facilitators_online[String(roomId)]);
       setStatus("online", "Connected. New messages appear as they're sent.");
       for (const clientId of pending.keys()) transmit(clientId);
@@ -581,8 +583,7 @@ function connect() {
     if (stopped) return;
     for (const p of pending.values()) p.li.querySelector(".state").textContent = "Waiting for the connection…";
     setStatus("offline", "Connection lost. Reconnecting… Anything you send will go when we're back.");
-    setTimeout(connect, retryDelay);
-    retryDelay = Math.min(retryDelay * 2, 8000);
+    setTimeout(connect, backoff.next());
   });
 }
 
