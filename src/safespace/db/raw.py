@@ -206,6 +206,20 @@ class RawStatement:
             raise DBAPIError.instance(compiled.sql, args, exc, sqlite3.Error) from exc
         return None if row is None else compiled.row(row)
 
+    def all(self, inline: Inline, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Every row (converted as SQLAlchemy would), on inline SQLite."""
+        compiled = self._for(inline.dialect)
+        args = compiled.args(values)
+        try:
+            cursor = inline.db.execute(compiled.sql, args)
+            try:
+                found = cursor.fetchall()
+            finally:
+                cursor.close()
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(compiled.sql, args, exc, sqlite3.Error) from exc
+        return [compiled.row(row) for row in found]
+
     async def fetch(
         self, remote: Remote, values: Mapping[str, Any], begin: bool = True
     ) -> list[tuple[Any, ...]]:
@@ -213,3 +227,22 @@ class RawStatement:
         compiled = self._for(remote.dialect)
         rows = await remote.fetch(compiled.sql, compiled.args(values), begin)
         return [compiled.row(row) for row in rows]
+
+
+async def read_rows(
+    session: AsyncSession, statement: RawStatement, values: Mapping[str, Any]
+) -> list[tuple[Any, ...]]:
+    """Every row of a prebuilt read on the session's connection, straight on the driver
+    where it can be (inline SQLite, asyncpg), else through SQLAlchemy Core. Through the
+    session when it holds changes not yet flushed, so the read still sees them."""
+    if session.new or session.dirty or session.deleted:
+        return [tuple(r) for r in await session.execute(statement.statement, values)]
+    inline = await sqlite_of(session)
+    if inline is not None:
+        return statement.all(inline, values)
+    remote = await asyncpg_of(session)
+    if remote is not None:
+        # Begins a transaction only where SQLAlchemy would (not on the autocommit reader).
+        return await statement.fetch(remote, values)
+    result = await (await session.connection()).execute(statement.statement, values)
+    return [tuple(r) for r in result]

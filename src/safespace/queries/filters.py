@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safespace.db.models import Block, Group, User, UserFilters
-from safespace.db.raw import core_execute
+from safespace.db.raw import RawStatement, read_rows
 from safespace.queries.dates import iso
 from safespace.reading.categories import CATEGORIES
 from safespace.reading.shaping import Reader, muted_pattern
@@ -16,17 +16,17 @@ from safespace.reading.shaping import Reader, muted_pattern
 # A person's filters and everyone they blocked, in one statement built once: it runs for
 # every page of history and every new connection. One row per block (at least one: the
 # user's own), each repeating the filters.
-_READER = (
+_READER = RawStatement(
     select(UserFilters.categories, UserFilters.muted_words, Block.blocked_user_id)
     .select_from(User)
     .outerjoin(UserFilters, UserFilters.user_id == User.id)
     .outerjoin(Block, Block.user_id == User.id)
-    .where(User.id == bindparam("user_id"))
+    .where(User.id == bindparam("user_id", type_=Integer))
 )
 
 
 async def reader_for(session: AsyncSession, user_id: int, facilitator: bool = False) -> Reader:
-    rows = (await core_execute(session, _READER, {"user_id": user_id})).all()
+    rows = await read_rows(session, _READER, {"user_id": user_id})
     categories, muted_words = (rows[0][0], rows[0][1]) if rows else (None, None)
     return Reader(
         user_id=user_id,

@@ -6,11 +6,12 @@ from collections import namedtuple
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safespace.db.base import MAX_INT
 from safespace.db.models import ConsentAnswer, Message
+from safespace.db.raw import RawStatement, read_rows
 from safespace.errors import AppError, not_found
 from safespace.privacy.keystore import KeyStore, message_context, note_context
 from safespace.queries.dates import iso
@@ -26,21 +27,17 @@ _COLUMNS = tuple(Message.__table__.c)
 # And each row is copied into a named tuple: a SQLAlchemy Row's attribute reads cost about
 # 0.3 us each, a named tuple's a tenth of that, and a page reads 18 per message.
 MessageRow = namedtuple("MessageRow", [c.key for c in _COLUMNS])  # type: ignore[misc]
-# Built once with parameters, and run on the session's connection (Core, not the ORM's
-# execute path): building and preparing the statement cost more than SQLite running it.
-_ROOM = Message.room_id == bindparam("room_id")
-_LATEST = select(*_COLUMNS).where(_ROOM).order_by(Message.seq.desc()).limit(bindparam("limit"))
-_BEFORE = (
-    select(*_COLUMNS)
-    .where(_ROOM, Message.seq < bindparam("seq"))
-    .order_by(Message.seq.desc())
-    .limit(bindparam("limit"))
+# Built once with parameters, and run straight on the driver (db/raw.py): building the
+# statement, and SQLAlchemy's execute path, cost more than the database running it.
+_ROOM = Message.room_id == bindparam("room_id", type_=Integer)
+_LIMIT = bindparam("limit", type_=Integer)
+_SEQ = bindparam("seq", type_=Integer)
+_LATEST = RawStatement(select(*_COLUMNS).where(_ROOM).order_by(Message.seq.desc()).limit(_LIMIT))
+_BEFORE = RawStatement(
+    select(*_COLUMNS).where(_ROOM, Message.seq < _SEQ).order_by(Message.seq.desc()).limit(_LIMIT)
 )
-_AFTER = (
-    select(*_COLUMNS)
-    .where(_ROOM, Message.seq > bindparam("seq"))
-    .order_by(Message.seq.asc())
-    .limit(bindparam("limit"))
+_AFTER = RawStatement(
+    select(*_COLUMNS).where(_ROOM, Message.seq > _SEQ).order_by(Message.seq.asc()).limit(_LIMIT)
 )
 
 
@@ -150,16 +147,16 @@ async def history(
     # No seq is larger than an Integer column holds; clamp so the query never overflows it.
     after = None if after is None else min(after, MAX_INT)
     before = None if before is None else min(before, MAX_INT)
-    conn = await session.connection()
     params: dict[str, Any] = {"room_id": access.room_id, "limit": limit}
     if after is not None:
-        rows = [MessageRow._make(r) for r in await conn.execute(_AFTER, {**params, "seq": after})]
+        params["seq"] = after
+        rows = [MessageRow._make(r) for r in await read_rows(session, _AFTER, params)]
     else:
         if before is not None:
             q, params["seq"] = _BEFORE, before
         else:
             q = _LATEST
-        rows = [MessageRow._make(r) for r in await conn.execute(q, params)]
+        rows = [MessageRow._make(r) for r in await read_rows(session, q, params)]
         rows.reverse()
     reader = await reader_for(session, access.user_id, access.is_facilitator)
     return await readable(keys, access.group_id, rows, reader, session)

@@ -35,7 +35,7 @@ from safespace.db.models import (
     SessionRun,
     User,
 )
-from safespace.db.raw import RawStatement, asyncpg_of, core_execute, sqlite_of
+from safespace.db.raw import RawStatement, asyncpg_of, core_execute, read_rows, sqlite_of
 from safespace.errors import AppError
 
 
@@ -200,7 +200,7 @@ def _posting_batch_query() -> Select[*tuple[Any, ...]]:
 
 # Built once: this runs for every message posted, and building a statement costs more
 # than running it.
-_ACCESS = _access_query()
+_ACCESS = RawStatement(_access_query())
 _POSTING = _posting_query()
 _POSTING_RAW = RawStatement(_POSTING)
 _POSTING_BATCH = _posting_batch_query()
@@ -237,10 +237,10 @@ def _valid_room_id(room_id: object) -> int:
 
 async def access_room_as_member(session: AsyncSession, user: User, room_id: object) -> RoomAccess:
     params = {"user_id": user.id, "room_id": _valid_room_id(room_id)}
-    row = (await core_execute(session, _ACCESS, params)).first()
-    if row is None:
+    rows = await read_rows(session, _ACCESS, params)
+    if not rows:
         raise no_room()
-    return _access_from(row, user.id)
+    return _access_from(rows[0], user.id)
 
 
 @dataclass(frozen=True)

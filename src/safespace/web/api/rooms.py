@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from safespace.actions.messages import post_message
 from safespace.queries.messages import history
 from safespace.queries.rooms import access_room_as_member
 from safespace.web.api.responses import FastJSON
 from safespace.web.api.schemas import NewMessage
-from safespace.web.deps import CurrentUser, Svc
+from safespace.web.deps import CurrentUser, Svc, signed_in_user
 
 router = APIRouter(prefix="/api/v1/rooms", tags=["rooms"])
 
@@ -21,13 +21,14 @@ Seq = Annotated[int | None, Query(ge=0, le=2**53)]
 @router.get("/{room_id}/messages", response_class=FastJSON)
 async def list_messages(
     room_id: int,
-    user: CurrentUser,
+    request: Request,
     svc: Svc,
     after: Seq = None,
     before: Seq = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> FastJSON:
     async with svc.db.read() as session:
+        user = await signed_in_user(request, session)
         access = await access_room_as_member(session, user, room_id)
         page = await history(session, svc.keys, access, after=after, before=before, limit=limit)
     return FastJSON({"messages": page})
