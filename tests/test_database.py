@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from helpers import create_group, history, make_client, post, privileged
+from helpers import create_group, db_scalar, history, make_client, post, privileged
 from safespace.actions import accounts
 from safespace.actions import groups as groups_actions
 from safespace.actions.messages import post_message
@@ -293,6 +293,30 @@ async def test_connections_the_database_cut_while_idle_are_replaced_before_use(
     assert fifth["seq"] == fourth["seq"] + 1
     bodies = [m["body"] for m in await history(client, room.bob, room.id)]
     assert bodies[-2:] == ["after the third cut", "and the next"]
+
+
+@pytest.mark.postgres_only
+async def test_group_keys_are_read_after_the_database_cut_every_connection(
+    server, client, room, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The group keys have a pool of their own (the keys database, here the same server),
+    whose connections a restart leaves as dead as the others. A key this process hasn't
+    loaded yet is still read without an error: the first page of history after the cut
+    is answered, not refused with a 503."""
+    from safespace.db import engine as engine_module
+
+    await post(client, room.alice, room.id, "before the cut")
+    group_id = await db_scalar(server, "SELECT group_id FROM rooms WHERE id = :r", r=room.id)
+    url = server.settings.resolved_database_url.replace("+asyncpg", "")
+    await _cut_every_connection(url)
+    monkeypatch.setattr(engine_module, "PING_AFTER", 0.0)  # the app's own pools: checked
+    server.svc.keys.forget(group_id)  # the next read must load the key again
+
+    r = await client.get(f"/api/v1/rooms/{room.id}/messages", headers=room.bob.headers)
+    assert r.status_code == 200, r.text
+    assert [m["body"] for m in r.json()["messages"]] == ["before the cut"]
+    after = await post(client, room.alice, room.id, "after the cut")
+    assert after["body"] == "after the cut"
 
 
 async def _cut_every_connection(url: str) -> int:

@@ -56,7 +56,9 @@ class KeyStore:
     def __init__(self, url: str, keyring: Keyring) -> None:
         self.url = url
         self.keyring = keyring
-        self.engine: AsyncEngine = create_async_engine(url)
+        # Checked before each use: keys are cached, so this pool is seldom asked, and a
+        # connection left dead by a database restart would otherwise refuse that request.
+        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=True)
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_connect)
