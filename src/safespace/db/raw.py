@@ -192,33 +192,29 @@ class RawStatement:
         done = self._compiled[dialect.name] = _Compiled(compiled.string, params, results)
         return done
 
-    def first(self, inline: Inline, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        """The first row (converted as SQLAlchemy would), or None, on inline SQLite."""
+    def _on_sqlite(
+        self, inline: Inline, values: Mapping[str, Any], take: Callable[[sqlite3.Cursor], Any]
+    ) -> tuple[_Compiled, Any]:
         compiled = self._for(inline.dialect)
         args = compiled.args(values)
         try:
             cursor = inline.db.execute(compiled.sql, args)
             try:
-                row = cursor.fetchone()
+                return compiled, take(cursor)
             finally:
                 cursor.close()
         except sqlite3.Error as exc:  # as SQLAlchemy would raise it (IntegrityError, ...)
             raise DBAPIError.instance(compiled.sql, args, exc, sqlite3.Error) from exc
+
+    def first(self, inline: Inline, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The first row (converted as SQLAlchemy would), or None, on inline SQLite."""
+        compiled, row = self._on_sqlite(inline, values, sqlite3.Cursor.fetchone)
         return None if row is None else compiled.row(row)
 
     def all(self, inline: Inline, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Every row (converted as SQLAlchemy would), on inline SQLite."""
-        compiled = self._for(inline.dialect)
-        args = compiled.args(values)
-        try:
-            cursor = inline.db.execute(compiled.sql, args)
-            try:
-                found = cursor.fetchall()
-            finally:
-                cursor.close()
-        except sqlite3.Error as exc:
-            raise DBAPIError.instance(compiled.sql, args, exc, sqlite3.Error) from exc
-        return [compiled.row(row) for row in found]
+        compiled, rows = self._on_sqlite(inline, values, sqlite3.Cursor.fetchall)
+        return [compiled.row(row) for row in rows]
 
     async def fetch(
         self, remote: Remote, values: Mapping[str, Any], begin: bool = True
