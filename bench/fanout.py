@@ -63,6 +63,15 @@ PG_URL = os.environ.get("SAFESPACE_BENCH_PG_URL", "postgresql://postgres@127.0.0
 RATE_LIMIT_SCALE = "1000000"  # the benchmark server only: 40 messages a minute per person x 1e6
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 FILLER = "we talked about the garden and the weather today, it was nice to hear from everyone"
+# For --long-every: a long post of the kind people write on a hard day (calm, but in the
+# words the risk assessor reads most closely), repeated to length.
+LONG_FILLER = (
+    "This week has been heavy. I keep going over the argument with my brother and "
+    "wondering whether I said too much, and the evenings are the hardest part because the "
+    "house goes quiet and I feel so alone with it. I tried the breathing exercise someone "
+    "shared here last week and it helped a little. I'm safe, just worn out and sad, and "
+    "it helps to write it down where people understand. "
+)
 COMPRESSION = os.environ.get("SAFESPACE_BENCH_DEFLATE", "1") == "1"  # as browsers negotiate
 SHAPES = ("closed", "open", "sizes", "rooms", "idle", "history", "pages")
 
@@ -70,26 +79,61 @@ SHAPES = ("closed", "open", "sizes", "rooms", "idle", "history", "pages")
 # --------------------------------------------------------------------------- /proc
 
 
+def family(pid: int) -> list[int]:
+    """A process and its children: SafeSpace's server reads messages in helper processes
+    of its own (safety/reader.py), whose CPU and memory are the server's too."""
+    pids = [pid]
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    pids.append(int(entry))
+        except (OSError, ValueError, IndexError):
+            continue  # ended meanwhile
+    return pids
+
+
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    """utime + stime of a process and its children (all their threads), in seconds."""
+    total = 0
+    for one in family(pid):
+        with contextlib.suppress(OSError), open(f"/proc/{one}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
 
 
 def status_kb(pid: int, key: str) -> int:
-    """VmRSS, VmHWM... from /proc/<pid>/status, in KiB."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
+    """VmRSS, VmHWM... from /proc/<pid>/status, in KiB, for a process and its children
+    (a peak is the sum of each one's peak)."""
+    total = 0
+    for one in family(pid):
+        with contextlib.suppress(OSError), open(f"/proc/{one}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    total += int(line.split()[1])
+                    break
+    return total
 
 
 def reset_peak(pid: int) -> None:
     """Reset VmHWM so each shape reports its own peak (Linux >= 4.0)."""
-    with contextlib.suppress(OSError), open(f"/proc/{pid}/clear_refs", "w") as f:
-        f.write("5")
+    for one in family(pid):
+        with contextlib.suppress(OSError), open(f"/proc/{one}/clear_refs", "w") as f:
+            f.write("5")
+
+
+def _readers_said(setting: str) -> str:
+    from safespace.safety.reader import default_processes
+    from safespace.settings import _readers
+
+    n = _readers(setting)
+    n = default_processes() if n is None else n
+    if n == 0:
+        return "the server's own loop (no helper process)"
+    return f"{n} helper process{'es' if n > 1 else ''} (SAFESPACE_READERS={setting or 'auto'})"
 
 
 def raise_fd_limit() -> int:
@@ -331,9 +375,10 @@ async def seed_rooms(server: Server, rooms: int, per_room: int) -> list[list[Any
 # Runs in a child process: the orchestrator only samples /proc while it works.
 
 
-def body_for(sender: int, k: int, t_ns: int) -> str:
-    text = f"t{t_ns:019d} s{sender:05d} n{k:07d} {FILLER}"
-    return (text + " " * 100)[:100]
+def body_for(sender: int, k: int, t_ns: int, chars: int = 100) -> str:
+    filler = FILLER if chars <= 100 else LONG_FILLER
+    text = f"t{t_ns:019d} s{sender:05d} n{k:07d} {filler * (chars // len(filler) + 1)}"
+    return text[:chars]
 
 
 async def _open(url: str, token: str, rooms: list[int], gate: asyncio.Semaphore) -> Any:
@@ -367,6 +412,7 @@ class Member:
         self.room_size = room_size  # deliveries one of this room's messages should make
         self.seen: Counter[tuple[int, int]] = Counter()
         self.latencies: list[float] = []  # ms, messages by someone else
+        self.short_latencies: list[float] = []  # of those, the 100-character ones
         self.pending: asyncio.Future[dict[str, Any]] | None = None
         self.acked: list[tuple[int, int]] = []
         self.errors = 0
@@ -388,6 +434,8 @@ class Member:
                     body = m["body"]
                     if int(body[22:27]) != self.index:
                         self.latencies.append((now - int(body[1:20])) / 1e6)
+                        if len(body) <= 100:
+                            self.short_latencies.append(self.latencies[-1])
                 elif kind == "ack":
                     m = frame["message"]
                     self.acked.append((m["room_id"], m["seq"]))
@@ -488,7 +536,9 @@ async def _load(spec: dict[str, Any], pipe: Any) -> dict[str, Any]:
             m = members[k % len(members)]
             # Latency counts from when the message was due, not when it went: a stalled
             # generator doesn't hide a stalled server (no coordinated omission).
-            body = body_for(m.index, k, due)
+            long_every = spec.get("long_every") or 0
+            chars = spec.get("long_chars", 2000) if long_every and k % long_every == 0 else 100
+            body = body_for(m.index, k, due, chars)
             frame = {
                 "type": "send",
                 "room_id": room,
@@ -536,6 +586,7 @@ async def _load(spec: dict[str, Any], pipe: Any) -> dict[str, Any]:
     missing = sum(len(by_room[m.room] - m.seen.keys()) for m in members)
     extra = sum(len(m.seen.keys() - by_room[m.room]) for m in members)
     lat = [x for m in members for x in m.latencies]
+    short = [x for m in members for x in m.short_latencies]
     ack_s = (run.last_ack - t0) / 1e9 if run.acks else float("nan")
     deliv_s = (run.last_delivery - t0) / 1e9 if run.deliveries else float("nan")
     return {
@@ -550,6 +601,9 @@ async def _load(spec: dict[str, Any], pipe: Any) -> dict[str, Any]:
         "lat_p50": pct(lat, 50),
         "lat_p99": pct(lat, 99),
         "lat_max": max(lat) if lat else float("nan"),
+        "has_long": bool(spec.get("long_every")),
+        "lat_short_p50": pct(short, 50),
+        "lat_short_p99": pct(short, 99),
         "duplicates": dup,
         "missing": missing,
         "unexpected": extra,
@@ -863,11 +917,16 @@ def ratio(a: Any, b: Any) -> str:
 
 
 def run_figures(r: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    short = [
+        ("... of the 100-character ones: p50", r.get("lat_short_p50"), ""),
+        ("... of the 100-character ones: p99", r.get("lat_short_p99"), ""),
+    ]
     return [
         ("accepted msg/s", r.get("accepted_per_s"), ""),
         ("deliveries/s", r.get("deliveries_per_s"), ""),
         ("latency p50 (ms)", r.get("lat_p50"), ""),
         ("latency p99 (ms)", r.get("lat_p99"), ""),
+        *(short if r.get("has_long") else []),
         ("latency max (ms)", r.get("lat_max"), ""),
         ("server CPU ms/msg", r.get("cpu_ms_per_msg"), ""),
         ("server CPU s", r.get("server_cpu_s"), ""),
@@ -937,6 +996,18 @@ def main() -> int:
     p.add_argument("--profile", type=Path, help="also profile one closed-loop run (py-spy)")
     p.add_argument("--keep", action="store_true", help="keep the temporary data dir")
     p.add_argument(
+        "--long-every",
+        type=int,
+        default=0,
+        help="open loop: every Nth message long (default: none)",
+    )
+    p.add_argument("--long-chars", type=int, default=2000, help="characters of a long message")
+    p.add_argument(
+        "--readers",
+        default="",
+        help="SAFESPACE_READERS for the server (default: the server's own default, auto)",
+    )
+    p.add_argument(
         "--no-deflate",
         action="store_true",
         help="clients don't offer permessage-deflate",
@@ -974,6 +1045,8 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="safespace-bench-"))
     ss = Server("safespace", args.db, work)
+    if args.readers:
+        ss.env["SAFESPACE_READERS"] = args.readers
     ref = None if args.no_reference else Server("reference", args.db, work)
     out: list[str] = []
     figures: dict[str, Any] = {}
@@ -997,6 +1070,11 @@ def main() -> int:
             f"- SafeSpace served with SAFESPACE_RATE_LIMIT_SCALE={RATE_LIMIT_SCALE} (the message "
             "limit, 40 a minute per person, would otherwise throttle the load) and "
             "retention off"
+        )
+        say(
+            f"- SafeSpace reads messages for risk in "
+            f"{_readers_said(ss.env.get('SAFESPACE_READERS', ''))}; server CPU and memory "
+            "below include them"
         )
         say(
             f"- load: one separate process over loopback; bodies of 100 characters; load average "
@@ -1042,13 +1120,25 @@ def main() -> int:
                 )
             )
         if "open" in shapes:
-            a, b = both("open", n, rate=args.rate, duration=args.duration)
+            a, b = both(
+                "open",
+                n,
+                rate=args.rate,
+                duration=args.duration,
+                long_every=args.long_every,
+                long_chars=args.long_chars,
+            )
             figures["open"] = (a, b)
+            longer = (
+                f"; every {args.long_every}th message {args.long_chars:,} characters long"
+                if args.long_every
+                else ""
+            )
             say(
                 "\n".join(
                     compare(
                         f"Open loop: {args.rate:g} messages/s offered into a room of {n} for "
-                        f"{args.duration:g} s (latency from when each message was due)",
+                        f"{args.duration:g} s (latency from when each message was due){longer}",
                         a,
                         b,
                     )

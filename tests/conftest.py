@@ -176,7 +176,11 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=database_url, redis_url="")
+    # Messages are read on the loop here (readers=0): a helper process takes most of a
+    # second of CPU to start, and this suite starts hundreds of servers. test_reader.py
+    # runs servers with helpers, and the multi-process tests run `safespace serve` with
+    # its default (one helper where there is a second CPU).
+    return Settings(data_dir=tmp_path / "data", database_url=database_url, redis_url="", readers=0)
 
 
 MakeServer = Callable[..., Awaitable[LiveServer]]

@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         svc.broker.subscribe(hub.handle)
         svc.broker.subscribe(svc.keys.on_event)
         await services.start(svc)
+        svc.reader.start()  # helper processes, if any, start with the server
         tasks = [
             asyncio.create_task(_periodic(svc)),
             asyncio.create_task(ws.keep_present(svc, hub)),

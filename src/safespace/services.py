@@ -12,6 +12,7 @@ from safespace.events.broker import Broker, make_broker
 from safespace.privacy.keys import Keyring
 from safespace.privacy.keystore import KeyStore
 from safespace.ratelimit import Limiter, make_limiter
+from safespace.safety.reader import Reader, default_processes, make_reader
 from safespace.settings import Settings
 
 
@@ -23,6 +24,7 @@ class Services:
     clock: Clock
     keys: KeyStore
     limits: Limiter
+    reader: Reader  # reads each message for risk and topics before it is stored
     posting: Any = None  # this process's group commit (actions/posting.py), made on first use
 
 
@@ -37,6 +39,7 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         clock=clock,
         keys=KeyStore(settings.resolved_keys_database_url, keyring),
         limits=make_limiter(settings, clock),
+        reader=make_reader(default_processes() if settings.readers is None else settings.readers),
     )
 
 
@@ -48,6 +51,7 @@ async def start(svc: Services) -> None:
 
 
 async def stop(svc: Services) -> None:
+    await svc.reader.stop()
     await svc.broker.stop()
     await svc.limits.stop()
     await svc.keys.dispose()

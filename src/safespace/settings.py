@@ -19,6 +19,15 @@ def _async_url(url: str) -> str:
     return url
 
 
+def _readers(value: str) -> int | None:
+    value = value.strip().lower()
+    if value in ("", "auto"):
+        return None
+    if not value.isdigit() or int(value) > 16:
+        raise ValueError(f"SAFESPACE_READERS must be auto or a number from 0 to 16, not {value!r}")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
@@ -49,6 +58,9 @@ class Settings:
     rate_limit_scale: float = 1.0
     # After this many minutes on /facilitate in one tab, a gentle reminder suggests a break.
     duty_reminder_minutes: int = 90
+    # Helper processes that read each message for risk and topics (safety/reader.py).
+    # None: one where the machine has a second CPU, else none (read on the server's loop).
+    readers: int | None = None
 
     @property
     def resolved_database_url(self) -> str:
@@ -89,6 +101,7 @@ class Settings:
             "max_retention_days": int(e.get("SAFESPACE_MAX_RETENTION_DAYS", 0)),
             "rate_limit_scale": float(e.get("SAFESPACE_RATE_LIMIT_SCALE", 1.0)),
             "duty_reminder_minutes": int(e.get("SAFESPACE_DUTY_REMINDER_MINUTES", 90)),
+            "readers": _readers(e.get("SAFESPACE_READERS", "")),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

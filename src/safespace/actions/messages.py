@@ -19,8 +19,8 @@ from safespace.queries import sessions
 from safespace.queries.dates import iso
 from safespace.queries.messages import readable
 from safespace.queries.rooms import PostingFacts, RoomAccess, access_room_as_member, posting_facts
-from safespace.reading.categories import CATEGORIES, MAX_NOTE, METHOD_DETAIL, detect_topics, labels
-from safespace.safety.assess import Assessment, assess, prepare
+from safespace.reading.categories import CATEGORIES, MAX_NOTE, METHOD_DETAIL, labels
+from safespace.safety.assess import Assessment
 from safespace.services import Services
 
 MAX_BODY = 4000
@@ -109,11 +109,11 @@ async def post_message(
     client_id = check_client_id(client_id)
     body = check_body(body)
     given = check_warning(warning)
-    # Local and pure: before the write slot, never sent anywhere.
-    prepared = prepare(body)
-    assessment = assess(body, prepared)
-    topics = detect_topics(body, prepared)
-    job = Job(actor, room_id, client_id, body, assessment, topics, given, suggest is True)
+    # Local: before the write slot, on this machine, never sent anywhere else.
+    reading = await svc.reader.read(body)
+    job = Job(
+        actor, room_id, client_id, body, reading.assessment, reading.topics, given, suggest is True
+    )
     try:
         return await line_of(svc, check_post).submit(job)
     except IntegrityError:
