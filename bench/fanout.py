@@ -328,6 +328,31 @@ async def setup_world(server: Server, sizes: list[int]) -> World:
         return world
 
 
+async def analyse_as_autovacuum_would(server: Server, world: World) -> None:
+    """PostgreSQL: 60 messages in a group of their own, then ANALYZE, as autovacuum (on
+    by default) leaves a deployed site's tables: it analyses a table after its first 50
+    changes. The PostgreSQL this benchmark runs on here has autovacuum off, and without
+    statistics the planner reads a room's every message to check whether a post is a
+    retry (docs/performance.md, Findings)."""
+    import asyncpg
+
+    async with httpx.AsyncClient(base_url=server.url, timeout=60, trust_env=False) as client:
+        group = await make_group(client, world.fac_token, "Bench warm-up")
+        headers = {"Authorization": f"Bearer {world.fac_token}"}
+        for k in range(60):
+            r = await client.post(
+                f"/api/v1/rooms/{group['room_id']}/messages",
+                json={"client_id": f"warm-{k}", "body": f"Warming up, message {k}."},
+                headers=headers,
+            )
+            r.raise_for_status()
+    pg = await asyncpg.connect(server.env["SAFESPACE_DATABASE_URL"])
+    try:
+        await pg.execute("ANALYZE")
+    finally:
+        await pg.close()
+
+
 async def seed_rooms(server: Server, rooms: int, per_room: int) -> list[list[Any]]:
     """Many rooms of members, made with SafeSpace's own actions in this process against
     the server's database (sign-up over HTTP would spend an argon2 hash per member: about
@@ -1085,6 +1110,12 @@ def main() -> int:
             ref.start()
         t = time.monotonic()
         world = asyncio.run(setup_world(ss, sizes))
+        if args.db == "postgres":
+            asyncio.run(analyse_as_autovacuum_would(ss, world))
+            say(
+                "- PostgreSQL: 60 messages posted in a group of their own, then ANALYZE, as "
+                "autovacuum (off on this machine's PostgreSQL) would have done"
+            )
         say(
             f"- setup: {len(world.members)} members signed up and joined over HTTP in "
             f"{time.monotonic() - t:.1f} s"
