@@ -136,6 +136,21 @@ def _readers_said(setting: str) -> str:
     return f"{n} helper process{'es' if n > 1 else ''} (SAFESPACE_READERS={setting or 'auto'})"
 
 
+def machine_check() -> str:
+    """How fast this machine runs plain Python just now: the median of five runs of a fixed
+    loop. Shared machines change speed from minute to minute (docs/performance.md), and a
+    run's figures only compare with runs made at the same speed."""
+    took = []
+    for _ in range(5):
+        t = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i * i
+        took.append(time.perf_counter() - t)
+    median = sorted(took)[2]
+    return f"a fixed loop of plain Python took {1000 * median:.0f} ms (median of 5; lower is faster)"
+
+
 def raise_fd_limit() -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
@@ -1105,6 +1120,7 @@ def main() -> int:
             f"- load: one separate process over loopback; bodies of 100 characters; load average "
             f"before start {os.getloadavg()[0]:.2f}"
         )
+        say(f"- machine check before: {machine_check()}")
         ss.start()
         if ref:
             ref.start()
@@ -1356,6 +1372,7 @@ def main() -> int:
                 say("```\n" + "\n".join(summarize_profile(raw)) + "\n```")
             else:
                 say(f"py-spy wrote nothing: {err.decode()[-500:]}")
+        say(f"\n- machine check after: {machine_check()}")
         say("\n## Targets\n")
         say("| target | measured | met |")
         say("| --- | --- | --- |")
