@@ -148,7 +148,7 @@ def machine_check() -> str:
             total += i * i
         took.append(time.perf_counter() - t)
     median = sorted(took)[2]
-    return f"a fixed loop of plain Python took {1000 * median:.0f} ms (median of 5; lower is faster)"
+    return f"a fixed loop of plain Python took {1000 * median:.0f} ms (median of 5; lower: faster)"
 
 
 def raise_fd_limit() -> int:
