@@ -1035,12 +1035,7 @@ def main() -> int:
     p.add_argument("--no-reference", action="store_true")
     p.add_argument("--profile", type=Path, help="also profile one closed-loop run (py-spy)")
     p.add_argument("--keep", action="store_true", help="keep the temporary data dir")
-    p.add_argument(
-        "--long-every",
-        type=int,
-        default=0,
-        help="open loop: every Nth message long (default: none)",
-    )
+    p.add_argument("--long-every", type=int, default=0, help="open loop: every Nth message long")
     p.add_argument("--long-chars", type=int, default=2000, help="characters of a long message")
     p.add_argument(
         "--readers",

@@ -268,6 +268,17 @@ async def join(
     return r.json()["membership"]  # type: ignore[no-any-return]
 
 
+async def group_with_member(
+    server: Any, client: httpx.AsyncClient
+) -> tuple[Account, dict[str, Any], Account]:
+    """A facilitator, the group they made, and one member who joined it."""
+    fac = await privileged(server)
+    group = await create_group(client, fac)
+    member = await signup(client)
+    await join(client, member, group)
+    return fac, group, member
+
+
 async def post(
     client: httpx.AsyncClient,
     account: Account,

@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from helpers import create_group, db_rows, join, make_client, open_ws, privileged, signup
+from helpers import db_rows, group_with_member, make_client, open_ws
 from safespace.safety.reader import InlineReader, ProcessReader, make_reader, read_now
 from safespace.settings import Settings
 
@@ -219,10 +219,7 @@ async def test_a_worrying_message_posted_through_a_helper_alerts_the_facilitator
     assert isinstance(reader, ProcessReader)
     await ready(reader)
     async with make_client(server.url) as client:
-        fac = await privileged(server)
-        group = await create_group(client, fac)
-        alice = await signup(client)
-        await join(client, alice, group)
+        fac, group, alice = await group_with_member(server, client)
         fac_ws = await open_ws(server, fac.token)
         alice_ws = await open_ws(server, alice.token)
         worrying = WORRYING + ". I'm sorry for everything, please don't be sad about it."

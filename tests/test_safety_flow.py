@@ -36,6 +36,7 @@ from helpers import (
     create_group,
     db_rows,
     db_scalar,
+    group_with_member,
     history,
     join,
     make_client,
@@ -780,10 +781,7 @@ async def test_an_operator_s_own_response_guide_is_the_one_shown(
     path.write_text(json.dumps(guide))
     server = await make_server(escalation_guide_file=str(path))
     async with make_client(server.url) as client:
-        fac = await privileged(server)
-        group = await create_group(client, fac)
-        alice = await signup(client)
-        await join(client, alice, group)
+        fac, group, alice = await group_with_member(server, client)
         fac_ws = await open_ws(server, fac.token)
         await post(client, alice, group["room_id"], IMMINENT)
         alert, _ = await until(fac_ws, "alert")
@@ -808,10 +806,7 @@ async def test_a_broken_response_guide_never_stops_an_alert(
         path.write_text(content)
     server = await make_server(escalation_guide_file=str(path))
     async with make_client(server.url) as client:
-        fac = await privileged(server)
-        group = await create_group(client, fac)
-        alice = await signup(client)
-        await join(client, alice, group)
+        fac, group, alice = await group_with_member(server, client)
         fac_ws = await open_ws(server, fac.token)
         answer = await post_raw(client, alice, group["room_id"], IMMINENT)
         assert answer["check_in"] == "imminent"
