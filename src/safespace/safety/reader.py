@@ -1,16 +1,18 @@
 """Reading a message before it is stored: its risk (safety/assess.py) and the
-content-warning topics it touches (reading/categories.py), off the event loop.
+content-warning topics it touches (reading/categories.py), partly off the event loop.
 
-Reading is plain Python and takes from 0.1 ms for a short line to 7 ms for a message of
-4,000 characters (bench/safety.py), time in which one process's loop serves no other
-socket. So a server with more than one CPU reads in helper processes of its own: texts
-that arrive in the same turn of the loop go together as one line of JSON on a pipe, and
-come back the same way. The text never leaves the machine, and the helper writes
-nothing anywhere else: it has no database, no network and no log of what it read.
+Reading is plain Python: about 0.1 ms for a chat line, 4 ms at 2,000 characters and
+nearly 8 ms at 4,000 (docs/performance.md, change 30), time in which one process's loop
+serves no other socket. So a server with more than one CPU reads texts longer than
+SHORT in helper processes of its own: those that arrive in the same turn of the loop go
+together as one line of JSON on a pipe, and come back the same way. Shorter ones are
+read on the loop, where they cost about what the trip would. The text never leaves the
+machine, and a helper writes nothing anywhere else: it has no database, no network and
+no log of what it read.
 
 A message is never posted unread: if a helper dies, hangs or answers nonsense, the texts
 it held are read on the loop instead, as with no helper at all, and a new helper is
-started for what comes next (docs/architecture.md, "A message's path").
+started for what comes next (docs/architecture.md, "Safety on the message path").
 """
 
 from __future__ import annotations
