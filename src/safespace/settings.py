@@ -58,8 +58,9 @@ class Settings:
     rate_limit_scale: float = 1.0
     # After this many minutes on /facilitate in one tab, a gentle reminder suggests a break.
     duty_reminder_minutes: int = 90
-    # Helper processes that read each message for risk and topics (safety/reader.py).
-    # None: one where the machine has a second CPU, else none (read on the server's loop).
+    # Helper processes that read messages over 100 characters for risk and topics
+    # (safety/reader.py). None: one where the machine has a second CPU, else none (every
+    # message is read on the server's loop).
     readers: int | None = None
 
     @property
