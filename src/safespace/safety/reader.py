@@ -131,6 +131,7 @@ class ProcessReader:
         self._next_id = 0
         self._ended: list[float] = []  # when helpers ended unasked, for RESTARTS
         self._stopping = False
+        self._reaping: set[asyncio.Task[None]] = set()  # retired helpers, being waited for
         self.read_here = 0  # longer texts read on the loop instead (tests, bench)
 
     @property
@@ -278,7 +279,9 @@ class ProcessReader:
             helper.proc.kill()
         if helper.listener is not None and helper.listener is not asyncio.current_task():
             helper.listener.cancel()
-        asyncio.get_running_loop().create_task(_reap(helper.proc))
+        reaping = asyncio.get_running_loop().create_task(_reap(helper.proc))
+        self._reaping.add(reaping)
+        reaping.add_done_callback(self._reaping.discard)
         self._start_soon()  # a replacement; the loop reads meanwhile
 
     async def stop(self) -> None:
@@ -301,11 +304,12 @@ class ProcessReader:
             except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     helper.proc.kill()
-                await helper.proc.wait()
+            await _reap(helper.proc)
             if helper.listener is not None:
                 helper.listener.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await helper.listener
+        await asyncio.gather(*self._reaping)
 
 
 class _ReadHere(Exception):
@@ -344,8 +348,14 @@ async def _spawn(listen: Callable[[_Helper], Coroutine[Any, Any, None]]) -> _Hel
 
 
 async def _reap(proc: asyncio.subprocess.Process) -> None:
+    """Wait for a helper that was told to end or killed, then let go of its pipes: asyncio
+    keeps an ended child's transport open until the collector finds it, and closing it
+    then, once the loop has closed, fails."""
     with contextlib.suppress(Exception):
         await proc.wait()
+    transport = getattr(proc, "_transport", None)
+    if transport is not None:
+        transport.close()
 
 
 def make_reader(processes: int) -> Reader:
