@@ -211,6 +211,18 @@ def test_how_many_helpers_is_a_setting() -> None:
             Settings.from_env({"SAFESPACE_READERS": bad})
 
 
+def test_auto_starts_no_helper_where_the_process_may_use_one_cpu() -> None:
+    """A container's cpuset, or taskset, can leave a process one CPU on a bigger machine."""
+    code = (
+        "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+        "from safespace.safety.reader import default_processes; print(default_processes())"
+    )
+    pinned = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert pinned.stdout.strip() == "0"
+
+
 async def test_a_worrying_message_posted_through_a_helper_alerts_the_facilitator(
     make_server,
 ) -> None:

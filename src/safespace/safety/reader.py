@@ -364,8 +364,10 @@ def make_reader(processes: int) -> Reader:
 
 def default_processes() -> int:
     """One helper where there is a second CPU for it; none on one CPU, where a helper
-    would only add the trip through the pipe."""
-    return 1 if (os.cpu_count() or 1) > 1 else 0
+    would only add the trip through the pipe. The CPUs this process may run on, which a
+    container's cpuset can make fewer than the machine's."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return 1 if (usable or 1) > 1 else 0
 
 
 # --------------------------------------------------------------------------- the helper
