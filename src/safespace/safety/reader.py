@@ -110,6 +110,15 @@ class _Helper:
         self.texts = 0  # in the requests held
         self.listener: asyncio.Task[None] | None = None
 
+    def give_back(self) -> None:
+        """Every text it holds is read on the loop instead."""
+        for request in self.held.values():
+            if request.timer is not None:
+                request.timer.cancel()
+            _read_here(request)
+        self.held.clear()
+        self.texts = 0
+
 
 class ProcessReader:
     """Reads in `processes` helper processes (python -m safespace.safety.reader).
@@ -189,14 +198,11 @@ class ProcessReader:
         stdin.write(line)
 
     def _too_slow(self, helper: _Helper, rid: int) -> None:
-        request = helper.held.pop(rid, None)
-        if request is None:
+        if rid not in helper.held:
             return
-        helper.texts -= len(request.texts)
         log.warning("a reader process took over %.0f s to answer; replacing it", self.answer_within)
-        _read_here(request)
         self._ended.append(time.monotonic())
-        self._retire(helper)
+        self._retire(helper)  # reads what it held here, this request among them
 
     def _start_soon(self) -> None:
         if self._stopping or self._starting is not None:
@@ -269,12 +275,7 @@ class ProcessReader:
         """Take a helper out of service: what it holds is read here; it is stopped."""
         if helper in self._helpers:
             self._helpers.remove(helper)
-        for request in helper.held.values():
-            if request.timer is not None:
-                request.timer.cancel()
-            _read_here(request)
-        helper.held.clear()
-        helper.texts = 0
+        helper.give_back()
         with contextlib.suppress(ProcessLookupError):
             helper.proc.kill()
         if helper.listener is not None and helper.listener is not asyncio.current_task():
@@ -292,10 +293,7 @@ class ProcessReader:
                 await self._starting
         helpers, self._helpers = self._helpers, []
         for helper in helpers:
-            for request in helper.held.values():
-                if request.timer is not None:
-                    request.timer.cancel()
-                _read_here(request)
+            helper.give_back()
             if helper.proc.stdin is not None:
                 helper.proc.stdin.close()  # the helper ends at the end of its input
         for helper in helpers:
