@@ -127,9 +127,9 @@ def reset_peak(pid: int) -> None:
 
 def _readers_said(setting: str) -> str:
     from safespace.safety.reader import default_processes
-    from safespace.settings import _readers
+    from safespace.settings import Settings
 
-    n = _readers(setting)
+    n = Settings.from_env({"SAFESPACE_READERS": setting}).readers
     n = default_processes() if n is None else n
     if n == 0:
         return "the server's own loop (no helper process)"
