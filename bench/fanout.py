@@ -54,6 +54,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 import orjson
+from wsclient import LeanSocket
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -73,6 +74,8 @@ LONG_FILLER = (
     "it helps to write it down where people understand. "
 )
 COMPRESSION = os.environ.get("SAFESPACE_BENCH_DEFLATE", "1") == "1"  # as browsers negotiate
+# The load generator's websocket client: bench/wsclient.py, or the `websockets` library's.
+CLIENT = os.environ.get("SAFESPACE_BENCH_CLIENT", "lean")
 SHAPES = ("closed", "open", "sizes", "rooms", "idle", "history", "pages")
 
 
@@ -422,9 +425,25 @@ def body_for(sender: int, k: int, t_ns: int, chars: int = 100) -> str:
 
 
 async def _open(url: str, token: str, rooms: list[int], gate: asyncio.Semaphore) -> Any:
-    from websockets.asyncio.client import connect
-
+    hello = orjson.dumps({"type": "hello", "token": token, "rooms": rooms}).decode()
     async with gate:
+        if CLIENT == "lean":
+            ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+            def first(text: str) -> None:
+                frame = orjson.loads(text)
+                if frame.get("type") == "ready" and not ready.done():
+                    ready.set_result(None)
+                elif frame.get("type") == "error" and not ready.done():
+                    ready.set_exception(RuntimeError(f"hello refused: {frame}"))
+
+            ws = await asyncio.wait_for(LeanSocket.connect(url, first, COMPRESSION), 60)
+            ws.send_text(hello)
+            await asyncio.wait_for(ready, 60)
+            return ws
+
+        from websockets.asyncio.client import connect
+
         ws = await connect(
             url,
             open_timeout=60,
@@ -433,7 +452,7 @@ async def _open(url: str, token: str, rooms: list[int], gate: asyncio.Semaphore)
             proxy=None,
             compression="deflate" if COMPRESSION else None,
         )
-        await ws.send(orjson.dumps({"type": "hello", "token": token, "rooms": rooms}).decode())
+        await ws.send(hello)
         while True:
             frame = orjson.loads(await asyncio.wait_for(ws.recv(), 60))
             if frame.get("type") == "ready":
@@ -456,42 +475,70 @@ class Member:
         self.pending: asyncio.Future[dict[str, Any]] | None = None
         self.acked: list[tuple[int, int]] = []
         self.errors = 0
-        self.last_frame = 0.0
+        self.run = Run()
 
-    async def read(self, run: Run) -> None:
+    def listen(self, run: Run) -> asyncio.Task[None] | None:
+        """Count frames into `run` from now on: a callback (lean) or a reading task."""
+        self.run = run
+        if CLIENT == "lean":
+            self.ws.on_text = self.on_text
+            self.ws.on_close = self.on_close
+            return None
+        return asyncio.create_task(self.read())
+
+    async def send(self, text: str) -> None:
+        if CLIENT == "lean":
+            self.ws.send_text(text)
+        else:
+            await self.ws.send(text)
+
+    def on_text(self, raw: str) -> None:
+        now = time.monotonic_ns()
+        run = self.run
+        frame = orjson.loads(raw)
+        kind = frame.get("type")
+        if kind == "message":
+            m = frame["message"]
+            self.seen[(m["room_id"], m["seq"])] += 1
+            run.deliveries += 1
+            run.last_delivery = now
+            body = m["body"]
+            if int(body[22:27]) != self.index:
+                self.latencies.append((now - int(body[1:20])) / 1e6)
+                if len(body) <= 100:
+                    self.short_latencies.append(self.latencies[-1])
+        elif kind == "ack":
+            m = frame["message"]
+            self.acked.append((m["room_id"], m["seq"]))
+            run.acks += 1
+            run.expected += self.room_size
+            run.last_ack = now
+            if self.pending is not None and not self.pending.done():
+                self.pending.set_result(frame)
+        elif kind == "error":
+            self.errors += 1
+            run.errors.append(frame.get("code", "?"))
+            if self.pending is not None and not self.pending.done():
+                self.pending.set_result(frame)
+
+    def on_close(self, code: int) -> None:
+        self.run.closed += 1
+        self.run.errors.append(f"closed {code}")
+
+    def stop_listening(self) -> None:
+        """The run is over: the closes that follow are the generator's own, not errors."""
+        if CLIENT == "lean":
+            self.ws.on_text = lambda text: None
+            self.ws.on_close = lambda code: None
+
+    async def read(self) -> None:
         from websockets.exceptions import ConnectionClosed
 
         try:
             async for raw in self.ws:
-                now = time.monotonic_ns()
-                frame = orjson.loads(raw)
-                kind = frame.get("type")
-                if kind == "message":
-                    m = frame["message"]
-                    self.seen[(m["room_id"], m["seq"])] += 1
-                    run.deliveries += 1
-                    run.last_delivery = now
-                    body = m["body"]
-                    if int(body[22:27]) != self.index:
-                        self.latencies.append((now - int(body[1:20])) / 1e6)
-                        if len(body) <= 100:
-                            self.short_latencies.append(self.latencies[-1])
-                elif kind == "ack":
-                    m = frame["message"]
-                    self.acked.append((m["room_id"], m["seq"]))
-                    run.acks += 1
-                    run.expected += self.room_size
-                    run.last_ack = now
-                    if self.pending is not None and not self.pending.done():
-                        self.pending.set_result(frame)
-                elif kind == "error":
-                    self.errors += 1
-                    run.errors.append(frame.get("code", "?"))
-                    if self.pending is not None and not self.pending.done():
-                        self.pending.set_result(frame)
+                self.on_text(raw)
         except ConnectionClosed:
-            run.closed += 1
-            run.errors.append(f"closed {self.ws.close_code}")
+            self.on_close(self.ws.close_code)
 
 
 @dataclass
@@ -533,7 +580,7 @@ async def _load(spec: dict[str, Any], pipe: Any) -> dict[str, Any]:
     # client_ids are unique per run: a later run in the same room (the profiled one, say)
     # reusing them would be answered as retries, acked and never delivered.
     tag = os.urandom(3).hex()
-    readers = [asyncio.create_task(m.read(run)) for m in members]
+    readers = [task for m in members if (task := m.listen(run)) is not None]
     cap = spec["cap_s"]
     cpu0 = os.times()
     t0 = time.monotonic_ns()
@@ -548,7 +595,7 @@ async def _load(spec: dict[str, Any], pipe: Any) -> dict[str, Any]:
                 return
             m.pending = loop.create_future()
             body = body_for(m.index, k, time.monotonic_ns())
-            await m.ws.send(
+            await m.send(
                 orjson.dumps(
                     {
                         "type": "send",
@@ -585,7 +632,7 @@ async def _load(spec: dict[str, Any], pipe: Any) -> dict[str, Any]:
                 "client_id": f"o{tag}-{m.index}-{k}",
                 "body": body,
             }
-            await m.ws.send(orjson.dumps(frame).decode())
+            await m.send(orjson.dumps(frame).decode())
             sent += 1
 
     if spec["mode"] == "closed":
@@ -616,6 +663,8 @@ async def _load(spec: dict[str, Any], pipe: Any) -> dict[str, Any]:
     cpu1 = os.times()
     for task in readers:
         task.cancel()
+    for m in members:
+        m.stop_listening()
     await asyncio.gather(*(m.ws.close() for m in members), return_exceptions=True)
 
     accepted = {key for m in members for key in m.acked}
@@ -1047,10 +1096,17 @@ def main() -> int:
         action="store_true",
         help="clients don't offer permessage-deflate",
     )
+    p.add_argument(
+        "--client",
+        choices=("lean", "websockets"),
+        default="lean",
+        help="the load generator's websocket client (bench/wsclient.py, or the library's)",
+    )
     args = p.parse_args()
     shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
     if args.no_deflate:
         os.environ["SAFESPACE_BENCH_DEFLATE"] = "0"  # read again by the spawned load process
+    os.environ["SAFESPACE_BENCH_CLIENT"] = args.client
     for s in shapes:
         if s not in SHAPES:
             p.error(f"unknown shape {s!r}: choose from {', '.join(SHAPES)}")
@@ -1112,8 +1168,13 @@ def main() -> int:
             "below include them"
         )
         say(
-            f"- load: one separate process over loopback; bodies of 100 characters; load average "
-            f"before start {os.getloadavg()[0]:.2f}"
+            "- load: one separate process over loopback, "
+            + (
+                "bench/wsclient.py's lean client"
+                if args.client == "lean"
+                else "the `websockets` library's client"
+            )
+            + f"; bodies of 100 characters; load average before start {os.getloadavg()[0]:.2f}"
         )
         say(f"- machine check before: {machine_check()}")
         ss.start()
