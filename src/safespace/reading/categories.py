@@ -98,7 +98,7 @@ def detect_topics(text: str, prepared: Prepared | None = None) -> list[str]:
     `prepared`: `prepare(text)`, when the caller has it already."""
     prepared = prepare(text) if prepared is None else prepared
     norm = prepared.text
-    mask = _INDEX.matching(norm, prepared.grams) | _ALWAYS
+    mask = _INDEX.matching(norm) | _ALWAYS
     return [
         name
         for i, (name, pattern) in enumerate(_TOPIC_RULES)

@@ -1896,9 +1896,9 @@ _UNFILTERED = tuple(
 )
 
 
-def _gated(text: str, grams: frozenset[str] | None) -> tuple[list[_Rule], list[_Rule], list[_Rule]]:
+def _gated(text: str) -> tuple[list[_Rule], list[_Rule], list[_Rule]]:
     """The rules worth trying on `text`: strong, cue and fallback, each in table order."""
-    mask = _INDEX.matching(text, grams)
+    mask = _INDEX.matching(text)
     for bit, needs in _UNFILTERED:
         if not needs or any(word in text for word in needs):
             mask |= bit
@@ -2207,8 +2207,7 @@ def _assess(text: str, gated: bool = True, prepared: Prepared | None = None) -> 
     if not norm:
         return NONE
     ctx = _Context(norm)
-    grams = None if prepared is None else prepared.grams
-    rules, cue_rules, fallback_rules = _gated(norm, grams) if gated else _ALL_TABLES
+    rules, cue_rules, fallback_rules = _gated(norm) if gated else _ALL_TABLES
     found = _hits(rules, ctx, frozenset())
     cues = _hits(cue_rules, ctx, _UNCHECKED)
     if "return" in cues or "travel" in cues or "upbeat" in cues:
@@ -2241,4 +2240,4 @@ def assess(text: str, prepared: Prepared | None = None) -> Assessment:
 def prepare(text: str) -> Prepared:
     """A message normalised as `assess` reads it (up to its length limit), with the pieces
     the prefilters look up."""
-    return Prepared.of(normalise(text[:_MAX_CHARS]))
+    return Prepared(normalise(text[:_MAX_CHARS]))
