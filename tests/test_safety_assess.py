@@ -277,6 +277,7 @@ def test_negation_does_not_hide_passive_ideation() -> None:
         ("I just took 30 tablets", True),
         ("How many paracetamol would it take to die?", True),
         ("my friend took 40 paracetamol last night and is in hospital", True),
+        ("my cousin died by suicide, he jumped off a bridge 20 floors up", True),
         ("I want to die", False),
         ("I have the pills in front of me", False),
         ("I took two paracetamol for my headache", False),

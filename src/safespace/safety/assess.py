@@ -1888,7 +1888,6 @@ _FALLBACK_RULES = _compile(_FALLBACK_TABLE)
 _CUE_RULES = _compile(_CUE_TABLE)
 _ALL_RULES = _RULES + _CUE_RULES + _FALLBACK_RULES
 _CUES_AT, _FALLBACKS_AT = len(_RULES), len(_RULES) + len(_CUE_RULES)
-_INDEX = LiteralIndex([rule.literals for rule in _ALL_RULES])
 _ALL_TABLES = (_RULES, _CUE_RULES, _FALLBACK_RULES)
 # The few patterns whose tree gives no literals keep their hand-written gate.
 _UNFILTERED = tuple(
@@ -1896,9 +1895,9 @@ _UNFILTERED = tuple(
 )
 
 
-def _gated(text: str) -> tuple[list[_Rule], list[_Rule], list[_Rule]]:
-    """The rules worth trying on `text`: strong, cue and fallback, each in table order."""
-    mask = _INDEX.matching(text)
+def _gated(text: str, mask: int) -> tuple[list[_Rule], list[_Rule], list[_Rule]]:
+    """The rules worth trying on `text`, given what the index found in it: strong, cue and
+    fallback, each in table order."""
     for bit, needs in _UNFILTERED:
         if not needs or any(word in text for word in needs):
             mask |= bit
@@ -1951,12 +1950,17 @@ _UNCHECKED = frozenset({"time", "return", "travel", "upbeat", "death_word", "urg
 
 
 class _Context:
-    """One normalised message, with its clause boundaries and quotations."""
+    """One normalised message, with its clause boundaries and quotations, found when a
+    pattern first matches (most messages match none, and pay nothing for them)."""
 
     __slots__ = ("text", "_starts", "_ends", "_quotes")
 
     def __init__(self, text: str) -> None:
         self.text = text
+        self._starts: list[int] = []
+
+    def _read(self) -> None:
+        text = self.text
         starts = [0]
         ends = []
         for m in _CLAUSE_BREAK.finditer(text):
@@ -1970,6 +1974,8 @@ class _Context:
 
     def counts(self, m: re.Match[str]) -> bool:
         """Whether a match speaks for the author, now, without negation."""
+        if not self._starts:
+            self._read()
         start = m.start()
         if any(a < start < b for a, b in self._quotes):
             return False
@@ -2066,8 +2072,23 @@ _RISK_CONTEXT = re.compile(
 _OD_ANYONE = re.compile(rf"\b(?:took|taken|swallowed|downed|overdosed on) {_OD_OBJECT}")
 
 
-def _method_detail(text: str, at_risk: bool) -> bool:
-    if not (at_risk or _RISK_CONTEXT.search(text) or _OD_ANYONE.search(text)):
+# Bits of the literal index (after the rules') for the two searches above: a text holding
+# none of a search's literals can't match it, so the search isn't run.
+_TALK_GATES = (_RISK_CONTEXT, _OD_ANYONE)
+_TALK_LITERALS = [required_literals(p) for p in _TALK_GATES]
+_TALK_AT = len(_ALL_RULES)
+_TALK_ALWAYS = sum(1 << i for i, lits in enumerate(_TALK_LITERALS) if lits is None)
+_INDEX = LiteralIndex([rule.literals for rule in _ALL_RULES] + _TALK_LITERALS)
+
+
+def _method_detail(text: str, at_risk: bool, talk: int = -1) -> bool:
+    """`talk`: bit i set if the text may match _TALK_GATES[i] (the index says)."""
+    talk |= _TALK_ALWAYS
+    if not (
+        at_risk
+        or (talk & 1 and _RISK_CONTEXT.search(text))
+        or (talk & 2 and _OD_ANYONE.search(text))
+    ):
         return False
     return bool(_METHOD.search(text) and _DETAIL.search(text))
 
@@ -2207,7 +2228,8 @@ def _assess(text: str, gated: bool = True, prepared: Prepared | None = None) -> 
     if not norm:
         return NONE
     ctx = _Context(norm)
-    rules, cue_rules, fallback_rules = _gated(norm) if gated else _ALL_TABLES
+    mask = _INDEX.matching(norm) if gated else -1
+    rules, cue_rules, fallback_rules = _gated(norm, mask) if gated else _ALL_TABLES
     found = _hits(rules, ctx, frozenset())
     cues = _hits(cue_rules, ctx, _UNCHECKED)
     if "return" in cues or "travel" in cues or "upbeat" in cues:
@@ -2226,7 +2248,7 @@ def _assess(text: str, gated: bool = True, prepared: Prepared | None = None) -> 
     else:
         level = "none"
     ordered = tuple(sorted(signals, key=_RANK.__getitem__))
-    return Assessment(level, ordered, _method_detail(norm, level != "none"))
+    return Assessment(level, ordered, _method_detail(norm, level != "none", mask >> _TALK_AT))
 
 
 def assess(text: str, prepared: Prepared | None = None) -> Assessment:
