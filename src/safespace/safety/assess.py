@@ -2078,7 +2078,7 @@ _TALK_GATES = (_RISK_CONTEXT, _OD_ANYONE)
 _TALK_LITERALS = [required_literals(p) for p in _TALK_GATES]
 _TALK_AT = len(_ALL_RULES)
 _TALK_ALWAYS = sum(1 << i for i, lits in enumerate(_TALK_LITERALS) if lits is None)
-_INDEX = LiteralIndex([rule.literals for rule in _ALL_RULES] + _TALK_LITERALS)
+_INDEX = LiteralIndex([*(rule.literals for rule in _ALL_RULES), *_TALK_LITERALS])
 
 
 def _method_detail(text: str, at_risk: bool, talk: int = -1) -> bool:
