@@ -253,7 +253,8 @@ class MemoryLimiter:
         self.rules = _scaled_rules(scale)
         self._clock = clock
         self._secret = secrets.token_bytes(32)  # lives and dies with the process
-        self._log: dict[str, list[tuple[float, str]]] = {}
+        # Per key, the hits' times (sorted, so bisect runs in C) and their members, in step.
+        self._log: dict[str, tuple[list[float], list[str]]] = {}
         self._tokens = itertools.count(1)
         self._hits = 0
         self._user_keys: dict[tuple[str, str], str] = {}
@@ -282,38 +283,38 @@ class MemoryLimiter:
         if self._hits % self.SWEEP_EVERY == 0:
             self._sweep(now)
         key = self.key_for(rule, subject)
-        entries = self._log.setdefault(key, [])
-        del entries[: bisect.bisect_right(entries, now - rule.longest, key=_time)]
+        times, members = self._log.setdefault(key, ([], []))
+        gone = bisect.bisect_right(times, now - rule.longest)
+        del times[:gone], members[:gone]
         wait = 0.0
         for window in rule.windows:
-            start = bisect.bisect_right(entries, now - window.seconds, key=_time)
-            count = len(entries) - start
+            start = bisect.bisect_right(times, now - window.seconds)
+            count = len(times) - start
             if count >= window.limit:
-                oldest = entries[start + count - window.limit][0]
+                oldest = times[start + count - window.limit]
                 wait = max(wait, oldest + window.seconds - now)
         if wait > 0:
             _note(rule)
             raise RateLimited(rule, wait)
         member = str(next(self._tokens))
-        bisect.insort(entries, (now, member), key=_time)
+        at = bisect.bisect_right(times, now)
+        times.insert(at, now)
+        members.insert(at, member)
         return Ticket(key, member, "memory")
 
     async def release(self, ticket: Ticket) -> None:
-        entries = self._log.get(ticket.key)
-        if not entries:
-            return
-        for i, (_, member) in enumerate(entries):
-            if member == ticket.member:
-                del entries[i]
-                break
-        if not entries:
+        times, members = self._log.get(ticket.key, ([], []))
+        if ticket.member in members:
+            at = members.index(ticket.member)
+            del times[at], members[at]
+        if not times:
             self._log.pop(ticket.key, None)
 
     def _sweep(self, now: float) -> None:
         """Forget keys with nothing left in any window (memory stays bounded)."""
-        for key, entries in list(self._log.items()):
+        for key, (times, _) in list(self._log.items()):
             rule = self.rules.get(key.split(":", 1)[0])
-            if rule is None or not entries or entries[-1][0] <= now - rule.longest:
+            if rule is None or not times or times[-1] <= now - rule.longest:
                 del self._log[key]
 
     def keys(self) -> list[str]:
@@ -321,10 +322,6 @@ class MemoryLimiter:
 
     async def stop(self) -> None:
         self._log.clear()
-
-
-def _time(entry: tuple[float, str]) -> float:
-    return entry[0]
 
 
 def _note(rule: Rule) -> None:
