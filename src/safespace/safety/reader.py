@@ -1,8 +1,8 @@
 """Reading a message before it is stored: its risk (safety/assess.py) and the
 content-warning topics it touches (reading/categories.py), partly off the event loop.
 
-Reading is plain Python: about 0.1 ms for a chat line, 4 ms at 2,000 characters and
-nearly 8 ms at 4,000 (docs/performance.md, change 30), time in which one process's loop
+Reading is mostly plain Python: about 0.04 ms for a chat line and 2 ms for the longest post
+allowed (docs/performance.md, changes 30 and 31), time in which one process's loop
 serves no other socket. So a server with more than one CPU reads texts longer than
 SHORT in helper processes of its own: those that arrive in the same turn of the loop go
 together as one line of JSON on a pipe, and come back the same way. Shorter ones are
@@ -40,8 +40,8 @@ RESTARTS = 5  # helpers that may end unasked within RESTART_WINDOW before we sto
 RESTART_WINDOW = 60.0
 MAX_HELD = 256  # texts a helper may hold unanswered; more are read on the loop
 # Up to this many characters a text is read on the loop all the same: a chat line of 100
-# characters takes about 0.09 ms to read there, and its trip to a helper and back costs
-# the loop 0.06 ms, and the machine more (docs/performance.md).
+# characters takes about 0.04 ms to read there, and its trip to a helper and back would
+# cost the loop 0.06 ms, and the machine more (docs/performance.md).
 SHORT = 100
 
 
