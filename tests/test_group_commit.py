@@ -298,3 +298,24 @@ async def test_a_message_from_elsewhere_between_a_batchs_checks_and_its_write_co
     assert bodies[theirs.message["seq"]] == "posted on another process"
     for (_, _, body), a in zip(posts, answers, strict=True):
         assert bodies[a.message["seq"]] == body
+
+
+async def test_a_post_submitted_a_moment_after_another_joins_its_batch(
+    burst: tuple[Any, list[User]], room: Room
+) -> None:
+    """The line takes a batch one turn of the loop after the first post arrives, so a post
+    whose frame was read in the same moment but reached the line a step later is written
+    with it, not in a transaction of its own."""
+    server, users = burst
+    line = line_of(server.svc, check_post)
+    await post_message(server.svc, users[0], room.id, "warm", "first, to start the line")
+    before = line.batches
+
+    async def a_moment_later() -> Posted:
+        await asyncio.sleep(0)
+        return await post_message(server.svc, users[2], room.id, "later", "a moment later")
+
+    now = post_message(server.svc, users[1], room.id, "now", "right now")
+    answers = await asyncio.gather(now, a_moment_later())
+    assert [a.message["body"] for a in answers] == ["right now", "a moment later"]
+    assert line.batches - before == 1
