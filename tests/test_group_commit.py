@@ -319,3 +319,24 @@ async def test_a_post_submitted_a_moment_after_another_joins_its_batch(
     answers = await asyncio.gather(now, a_moment_later())
     assert [a.message["body"] for a in answers] == ["right now", "a moment later"]
     assert line.batches - before == 1
+
+
+async def test_a_post_waiting_when_the_line_stops_is_refused_not_left_hanging(
+    burst: tuple[Any, list[User]], room: Room
+) -> None:
+    """A server that stops while a post waits for its batch answers the post with an error
+    (the client keeps its text and sends it again), and never leaves it waiting."""
+    server, users = burst
+    line = line_of(server.svc, check_post)
+    waiting = asyncio.create_task(
+        post_message(server.svc, users[0], room.id, "stop", "as the server stops")
+    )
+    for _ in range(100):  # until the post is in the line
+        if line._waiting:
+            break
+        await asyncio.sleep(0)
+    await asyncio.sleep(0)  # the line's worker starts, and waits a turn before its batch
+    assert line._worker is not None and line._waiting
+    line._worker.cancel()
+    with pytest.raises(RuntimeError, match="stopping"):
+        await asyncio.wait_for(waiting, 5)

@@ -176,18 +176,19 @@ class PostingLine:
 
     async def _drain(self) -> None:
         while self._waiting:
-            # One turn of the loop before taking a batch: the posts whose frames have
-            # been read but not yet submitted join this batch rather than the next, and
-            # fewer, larger batches cost less a post (docs/performance.md, change 35).
-            await asyncio.sleep(0)
-            batch = self._waiting[:MAX_BATCH]
-            del self._waiting[:MAX_BATCH]
-            # A caller that went away before its batch began: nothing was acked, skip it.
-            batch = [j for j in batch if not j.future.done()]
-            if not batch:
-                continue
+            batch: list[Job] = []
             try:
-                await self._write(batch)
+                # One turn of the loop before taking a batch: the posts whose frames have
+                # been read but not yet submitted join this batch rather than the next,
+                # and fewer, larger batches cost less a post (docs/performance.md,
+                # change 35).
+                await asyncio.sleep(0)
+                batch = self._waiting[:MAX_BATCH]
+                del self._waiting[:MAX_BATCH]
+                # A caller that went away before its batch began: nothing was acked, skip it.
+                batch = [j for j in batch if not j.future.done()]
+                if batch:
+                    await self._write(batch)
             except Exception as exc:  # never leave a caller waiting for ever
                 for job in batch:
                     _fail(job, exc)
