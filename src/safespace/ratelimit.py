@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -304,7 +305,7 @@ class MemoryLimiter:
 
     async def release(self, ticket: Ticket) -> None:
         times, members = self._log.get(ticket.key, ([], []))
-        if ticket.member in members:
+        with contextlib.suppress(ValueError):  # released already, or swept
             at = members.index(ticket.member)
             del times[at], members[at]
         if not times:

@@ -2260,6 +2260,6 @@ def assess(text: str, prepared: Prepared | None = None) -> Assessment:
 
 
 def prepare(text: str) -> Prepared:
-    """A message normalised as `assess` reads it (up to its length limit), with the pieces
-    the prefilters look up."""
+    """A message normalised as `assess` reads it (up to its length limit), for the
+    assessor and the topic check to share."""
     return Prepared(normalise(text[:_MAX_CHARS]))

@@ -174,11 +174,12 @@ class LiteralIndex:
             for literal in literals or ():
                 bits[literal] = bits.get(literal, 0) | 1 << i
         self._always = bits.pop("", 0)  # every text holds the empty string
-        automaton = ahocorasick.Automaton()
-        for literal, bit in bits.items():
-            automaton.add_word(literal, bit)
-        automaton.make_automaton()
-        self._automaton = automaton if bits else None
+        self._automaton = None  # no literals: nothing to look for
+        if bits:
+            self._automaton = ahocorasick.Automaton()
+            for literal, bit in bits.items():
+                self._automaton.add_word(literal, bit)
+            self._automaton.make_automaton()
 
     def matching(self, text: str) -> int:
         mask = self._always
