@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from helpers import Room, create_group, history, join, privileged, signup
+from helpers import Room, create_group, db_rows, history, join, privileged, signup
 from safespace.actions.messages import check_post, post_message
 from safespace.actions.posting import Job, Posted, PostingLine, line_of
 from safespace.db.models import User
@@ -340,3 +340,124 @@ async def test_a_post_waiting_when_the_line_stops_is_refused_not_left_hanging(
     line._worker.cancel()
     with pytest.raises(RuntimeError, match="stopping"):
         await asyncio.wait_for(waiting, 5)
+
+
+# On PostgreSQL a line checks a batch on facts it read for its authors' last posts, and
+# writes it only if its group's facts_version (moved on by triggers, migration 0006) and
+# the room's last seq still stand: one round trip in place of two.
+
+
+async def _posted_twice(server: Any, room: Room, users: list[User], tag: str) -> PostingLine:
+    """A fresh line, and every user posting twice: the second time on known facts."""
+    line = server.svc.posting = PostingLine(server.svc, check_post)
+    for round_ in ("first", "second"):
+        posts = [(u, f"{tag}-{round_}-{i}", f"{round_} {i}") for i, u in enumerate(users)]
+        answers = await _all_at_once(server, room.id, posts)
+        assert all(isinstance(a, Posted) and not a.duplicate for a in answers), answers
+    return line
+
+
+@pytest.mark.postgres_only
+async def test_a_batch_on_facts_known_from_before_is_one_statement_and_stored_whole(
+    burst: tuple[Any, list[User]], client: Any, room: Room
+) -> None:
+    server, users = burst
+    line = await _posted_twice(server, room, users, "k")
+    assert line.on_known >= 1 and line.on_known <= line.at_once
+    stored = await history(client, room.alice, room.id, limit=100)
+    assert [m["seq"] for m in stored] == list(range(1, 2 * len(users) + 1))
+    assert [m["body"] for m in stored[len(users) :]].count("second 0") == 1
+    # A retry of a post stored on known facts is answered as the post it repeats.
+    [again] = await _all_at_once(server, room.id, [(users[3], "k-second-3", "second 3")])
+    assert isinstance(again, Posted) and again.duplicate
+    assert again.message["body"] == "second 3"
+    assert len(await history(client, room.alice, room.id, limit=100)) == 2 * len(users)
+
+
+async def _leave(client: Any, room: Room, who: Any) -> None:
+    r = await client.post(f"/api/v1/groups/{room.group['slug']}/leave", headers=who.headers)
+    assert r.status_code == 204, r.text
+
+
+async def _settings(client: Any, room: Room, **changes: Any) -> None:
+    r = await client.patch(
+        f"/api/v1/groups/{room.group['slug']}/settings", json=changes, headers=room.fac.headers
+    )
+    assert r.status_code == 200, r.text
+
+
+async def _mute(client: Any, room: Room, who: Any) -> None:
+    r = await client.get("/api/v1/me/groups", headers=who.headers)
+    alias = next(g["alias"] for g in r.json()["groups"] if g["slug"] == room.group["slug"])
+    r = await client.post(
+        f"/api/v1/groups/{room.group['slug']}/sanctions",
+        json={"kind": "mute", "alias": alias, "rule": 1, "minutes": 60},
+        headers=room.fac.headers,
+    )
+    assert r.status_code in (200, 201), r.text
+
+
+async def _new_rules(client: Any, room: Room, who: Any) -> None:
+    r = await client.put(
+        f"/api/v1/groups/{room.group['slug']}/rules",
+        json={"rules": ["Be kind.", "Keep what is shared here private."]},
+        headers=room.fac.headers,
+    )
+    assert r.status_code == 200, r.text
+
+
+CHANGES = {
+    "muted": _mute,
+    "rules_not_accepted": _new_rules,
+    "not_found": lambda client, room, who: _leave(client, room, who),
+    "slow_mode": lambda client, room, who: _settings(client, room, slow_mode_seconds=60),
+    "room_closed": lambda client, room, who: _settings(
+        client, room, read_only_outside_sessions=True
+    ),
+}
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("refused_as", sorted(CHANGES))
+async def test_a_change_to_what_the_checks_read_is_seen_though_the_line_knew_the_facts(
+    server: Any, client: Any, room: Room, refused_as: str
+) -> None:
+    """A facilitator's action between two posts (a mute, new ground rules, slow mode, a
+    room open only in sessions) or the member leaving: the line knew the member's facts
+    from their last post, yet their next post is refused as it would be on facts read
+    afresh, and nothing of it is stored."""
+    bob = await _user(server, room.bob)
+    line = await _posted_twice(server, room, [bob], refused_as)
+    assert line.on_known == 1  # the line did know bob's facts
+    await CHANGES[refused_as](client, room, room.bob)
+    [answer] = await _all_at_once(server, room.id, [(bob, "after", "after the change")])
+    assert isinstance(answer, AppError) and answer.code == refused_as, answer
+    bodies = await db_rows(server, "SELECT seq FROM messages WHERE room_id = :r", r=room.id)
+    assert len(bodies) == 2
+
+
+@pytest.mark.postgres_only
+async def test_a_message_from_elsewhere_after_the_line_last_wrote_costs_nothing_on_known_facts(
+    burst: tuple[Any, list[User]], client: Any, room: Room
+) -> None:
+    """Another process posts into the room after this line last wrote there: the line's
+    idea of the room's last seq is out of date, so the write on known facts takes nothing,
+    and the batch is read and written afresh. Gap-free, every body readable."""
+    server, users = burst
+    svc = server.svc
+    line = await _posted_twice(server, room, users[:-1], "e")
+    known = line.on_known
+    elsewhere = PostingLine(svc, check_post)  # as another process's line
+    theirs = await elsewhere.submit(
+        Job(users[-1], room.id, "elsewhere", "from another process", assess("x"), [], None, False)
+    )
+    posts = [(u, f"e-third-{i}", f"third {i}") for i, u in enumerate(users[:-1])]
+    answers = await _all_at_once(server, room.id, posts)
+    assert all(isinstance(a, Posted) and not a.duplicate for a in answers), answers
+    assert line.on_known == known  # the known-facts write took nothing
+    stored = await history(client, room.alice, room.id, limit=100)
+    assert [m["seq"] for m in stored] == list(range(1, 3 * len(posts) + 2))
+    bodies = {m["seq"]: m["body"] for m in stored}
+    assert bodies[theirs.message["seq"]] == "from another process"
+    for (_, _, body), a in zip(posts, answers, strict=True):
+        assert bodies[a.message["seq"]] == body

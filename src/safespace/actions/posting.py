@@ -17,32 +17,52 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import JSON, Table, Text, bindparam, exists, func, insert, select, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    Table,
+    Text,
+    bindparam,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safespace.actions import safety
 from safespace.actions.base import Tx
-from safespace.db.models import Message, Room, User
+from safespace.db.models import Group, Message, Room, User
 from safespace.db.raw import RawStatement, Remote, asyncpg_of, sqlite_of
 from safespace.errors import AppError
 from safespace.events.types import MessagePosted
 from safespace.privacy.keystore import message_context, note_context
 from safespace.queries.messages import message_dict
-from safespace.queries.rooms import RoomAccess, fetch_posting_facts, seq_seen
+from safespace.queries.rooms import (
+    RoomAccess,
+    facts_read,
+    fetch_posting_facts,
+    seq_seen,
+    use_known_facts,
+)
 from safespace.safety.assess import Assessment
 from safespace.services import Services
 
 log = logging.getLogger(__name__)
 
 messages = cast(Table, Message.__table__)
+groups = cast(Table, Group.__table__)
 rooms = cast(Table, Room.__table__)
 
 MAX_BATCH = 64  # posts per transaction: bounds how long one commit holds the writer
@@ -94,21 +114,37 @@ _INSERT_MANY_PG = RawStatement(
     .from_select(_COLUMNS, _UNNESTED_ROWS)
     .returning(messages.c.id, messages.c.room_id, messages.c.seq)
 )
+
+
 # And the same insert with the room's seq update, as one statement that commits on its own
 # (see _write_at_once): the seqs are taken only if the room's last seq is still :seen.
-_TAKEN = (
-    update(rooms)
-    .where(rooms.c.id == bindparam("room"), rooms.c.last_seq == bindparam("seen"))
-    .values(last_seq=rooms.c.last_seq + bindparam("n"))
-    .returning(rooms.c.last_seq)
-    .cte("taken")
+def _write_at_once_statement(*also: ColumnElement[bool]) -> RawStatement:
+    taken = (
+        update(rooms)
+        .where(rooms.c.id == bindparam("room"), rooms.c.last_seq == bindparam("seen"), *also)
+        .values(last_seq=rooms.c.last_seq + bindparam("n"))
+        .returning(rooms.c.last_seq)
+        .cte("taken")
+    )
+    return RawStatement(
+        insert(messages)
+        .from_select(_COLUMNS, _UNNESTED_ROWS.where(exists(select(taken.c.last_seq))))
+        .add_cte(taken)
+        .returning(messages.c.id, messages.c.room_id, messages.c.seq)
+    )
+
+
+_WRITE_AT_ONCE_PG = _write_at_once_statement()
+# The same for a batch checked on facts read for its authors' last posts, not for it: the
+# seqs are taken, and the rows written, only if the group's facts_version is still the one
+# those facts were read at. PostgreSQL moves it on whenever anything the checks read about
+# the group changes (migration 0006), so what was decided on them still stands.
+_WRITE_IF_UNCHANGED_PG = _write_at_once_statement(
+    select(groups.c.facts_version).where(groups.c.id == rooms.c.group_id).scalar_subquery()
+    == bindparam("facts_version", type_=BigInteger)
 )
-_WRITE_AT_ONCE_PG = RawStatement(
-    insert(messages)
-    .from_select(_COLUMNS, _UNNESTED_ROWS.where(exists(select(_TAKEN.c.last_seq))))
-    .add_cte(_TAKEN)
-    .returning(messages.c.id, messages.c.room_id, messages.c.seq)
-)
+KNOWN_FACTS = 2000  # (author, room) pairs whose last facts a line keeps
+DOUBT_SECONDS = 2.0  # after a known-facts write found them changed, read them for a while
 _NOT_YET = {"deleted_at": None, "hidden_at": None, "hidden_rule": None}  # none, when new
 
 
@@ -167,6 +203,14 @@ class PostingLine:
         self.batches = 0  # transactions written, and the posts they held (bench/, tests)
         self.posts = 0
         self.at_once = 0  # of the batches, those written by one statement (PostgreSQL)
+        self.on_known = 0  # of those, checked on facts known from before (PostgreSQL)
+        # On PostgreSQL, each (author, room)'s facts from their last post, and each room's
+        # last seq as this line last wrote it: a batch whose every post has them is checked
+        # on them and written by one statement that takes them only if they still hold,
+        # one round trip in place of two (docs/performance.md, change 36).
+        self._known: dict[tuple[int, int], tuple[tuple[Any, ...], int]] = {}
+        self._last_seqs: dict[int, int] = {}
+        self._doubted: dict[int, float] = {}  # room -> until when its facts are read
 
     async def submit(self, job: Job) -> Posted:
         self._waiting.append(job)
@@ -226,13 +270,86 @@ class PostingLine:
             except Exception as exc:
                 _fail(job, exc)
 
+    def _known_for(self, batch: list[Job]) -> tuple[int, int] | None:
+        """The batch's room and the facts_version its authors' known facts were read at,
+        if the line knows the facts of every post's author and the room's last seq (one
+        room only, not in doubt)."""
+        if self.svc.db.is_sqlite:
+            return None
+        room_id = batch[0].room_id
+        if not isinstance(room_id, int) or room_id not in self._last_seqs:
+            return None
+        doubted = self._doubted.get(room_id)
+        if doubted is not None:
+            if time.monotonic() < doubted:
+                return None
+            del self._doubted[room_id]
+        versions = set()
+        for job in batch:
+            known = self._known.get((job.actor.id, room_id))
+            if job.room_id != room_id or known is None:
+                return None
+            versions.add(known[1])
+        if len(versions) != 1:
+            return None
+        return room_id, versions.pop()
+
+    def _remember(self, session: AsyncSession, plans: list[Plan]) -> None:
+        """After a batch is written: each room's last seq, and each author's facts as this
+        batch read them, for the next (only posts written by one statement: no transaction,
+        so their checks read nothing beyond their facts)."""
+        for plan in plans:
+            self._last_seqs[plan.access.room_id] = max(
+                plan.seq, self._last_seqs.get(plan.access.room_id, 0)
+            )
+        read = facts_read(session)
+        for plan in plans:
+            key = (plan.job.actor.id, plan.access.room_id)
+            facts = read.get((key[0], key[1], plan.job.client_id))
+            if facts is None:
+                continue
+            self._known.pop(key, None)  # most recent last
+            self._known[key] = facts
+            if len(self._known) > KNOWN_FACTS:
+                del self._known[next(iter(self._known))]
+
+    def _forget(self, batch: list[Job], room_id: int) -> None:
+        self._last_seqs.pop(room_id, None)
+        self._doubted[room_id] = time.monotonic() + DOUBT_SECONDS
+        for job in batch:
+            self._known.pop((job.actor.id, room_id), None)
+
     async def _together(self, batch: list[Job]) -> None:
+        known = self._known_for(batch)
+        if known is not None:
+            try:
+                await self._batch(batch, known)
+                return
+            except (_Changed, IntegrityError):
+                # Nothing was written (a retry of a stored post meets the unique index):
+                # read the facts afresh, which tell a retry for what it is.
+                self._forget(batch, known[0])
+        await self._batch(batch, None)
+
+    async def _batch(self, batch: list[Job], known: tuple[int, int] | None) -> None:
         svc = self.svc
         answers: list[tuple[Job, object]] = []
         plans: list[Plan] = []
         async with svc.db.write(inline=True) as session:
             try:
-                if not svc.db.is_sqlite:
+                if known is not None:
+                    room_id = known[0]
+                    use_known_facts(
+                        session,
+                        {
+                            (job.actor.id, room_id, job.client_id): self._known[
+                                (job.actor.id, room_id)
+                            ][0]
+                            for job in batch
+                        },
+                        {room_id: self._last_seqs[room_id]},
+                    )
+                elif not svc.db.is_sqlite:
                     # One round trip for every post's checks, not one each.
                     posts = [(job.actor.id, job.room_id, job.client_id) for job in batch]
                     await fetch_posting_facts(session, posts, svc.clock.now())
@@ -248,11 +365,20 @@ class PostingLine:
                     if isinstance(outcome, Plan):
                         plans.append(outcome)
                         planned[(outcome.access.room_id, job.actor.id, job.client_id)] = outcome
-                written, at_once = await _insert(svc, session, plans) if plans else ({}, False)
+                if known is not None and len(plans) != len(batch):
+                    # A refusal, a retry or a twin, decided on facts from before: read them.
+                    raise _Changed
+                version = None if known is None else known[1]
+                written, at_once = (
+                    await _insert(svc, session, plans, version) if plans else ({}, False)
+                )
                 await session.commit()
                 self.at_once += at_once
+                self.on_known += known is not None
                 self.batches += 1
                 self.posts += len(plans)
+                if not svc.db.is_sqlite:
+                    self._remember(session, plans if at_once else [])
             except BaseException:
                 await session.rollback()
                 raise
@@ -273,12 +399,19 @@ class PostingLine:
                 _answer(job, outcome)
 
 
+class _Changed(Exception):
+    """A batch checked on facts known from before can't be written on them (they changed,
+    or the way it must be written doesn't check them): nothing was written."""
+
+
 async def _insert(
-    svc: Services, session: AsyncSession, plans: list[Plan]
+    svc: Services, session: AsyncSession, plans: list[Plan], version: int | None = None
 ) -> tuple[dict[int, Posted], bool]:
     """Seqs for every room in the batch (in room order, so two processes' batches never
     lock rooms in opposite orders), then one INSERT for all, then the risk flags. And
-    whether it was all one statement (_write_at_once)."""
+    whether it was all one statement (_write_at_once). `version`: the batch was checked on
+    facts known from before, read at this facts_version of its group; it is written by
+    one statement that checks the version still stands, or not at all (_Changed)."""
     # Core statements on the session's connection: no ORM objects to build or track.
     conn = await session.connection()
     inline = await sqlite_of(session)  # SQLite: plain sqlite3 calls, see db/raw.py
@@ -290,9 +423,11 @@ async def _insert(
         [(room_id, group)] = by_room.items()
         seen = seq_seen(session, room_id)
         if seen is not None:
-            written = await _write_at_once(svc, remote, room_id, group, seen)
+            written = await _write_at_once(svc, remote, room_id, group, seen, version)
             if written is not None:
                 return written, True
+    if version is not None:
+        raise _Changed
     ordered: list[Plan] = []
     for room_id in sorted(by_room):
         group = by_room[room_id]
@@ -335,7 +470,12 @@ def _at_once_fits(remote: Remote, by_room: dict[int, list[Plan]]) -> bool:
 
 
 async def _write_at_once(
-    svc: Services, remote: Remote, room_id: int, group: list[Plan], seen: int
+    svc: Services,
+    remote: Remote,
+    room_id: int,
+    group: list[Plan],
+    seen: int,
+    version: int | None = None,
 ) -> dict[int, Posted] | None:
     """The seq update and the insert as one statement, which commits on its own: the batch
     takes the seqs after `seen` (the room's last seq when its checks read it) only if the
@@ -345,8 +485,13 @@ async def _write_at_once(
     for i, plan in enumerate(group):
         plan.seq = seen + 1 + i
     rows = await _rows(svc, group)
-    values = {"room": room_id, "n": len(group), "seen": seen, **_as_columns(remote, rows)}
-    made = await _WRITE_AT_ONCE_PG.fetch(remote, values, begin=False)
+    values: dict[str, Any] = {"room": room_id, "n": len(group), "seen": seen}
+    values.update(_as_columns(remote, rows))
+    statement = _WRITE_AT_ONCE_PG
+    if version is not None:  # and the facts the checks were made on still stand
+        values["facts_version"] = version
+        statement = _WRITE_IF_UNCHANGED_PG
+    made = await statement.fetch(remote, values, begin=False)
     if not made:
         return None
     return await _posted(group, rows, _ids_in_order(rows, made))

@@ -164,7 +164,10 @@ def _posting_query(
         SessionRun.group_id == Group.id,
         SessionRun.ends_at > bindparam("since", type_=UTCDateTime()),
     )
-    return _access_query(user_id, room_id).add_columns(existing, mute, scheduled | opened)
+    # Last, the group's facts_version (migration 0006): what the facts were read at.
+    return _access_query(user_id, room_id).add_columns(
+        existing, mute, scheduled | opened, Group.facts_version
+    )
 
 
 def _posting_batch_query() -> Select[*tuple[Any, ...]]:
@@ -309,13 +312,37 @@ async def fetch_posting_facts(
         rows: Sequence[Any] = await _POSTING_BATCH_RAW.fetch(remote, params, begin=False)
     else:
         rows = (await (await session.connection()).execute(_POSTING_BATCH, params)).all()
-    found = {row[0]: tuple(row[2:]) for row in rows}
+    found = {row[0]: (tuple(row[2:]), row[-1]) for row in rows}
     fetched = session.info.setdefault(_FETCHED, {})
+    read = session.info.setdefault(_READ, {})
     for position, key in enumerate(wanted, start=1):
-        fetched.setdefault(key, found.get(position))  # None: no access
+        facts = found.get(position)  # None: no access
+        fetched.setdefault(key, None if facts is None else facts[0])
+        if facts is not None:
+            read[key] = facts
     seqs = session.info.setdefault(_SEQS_SEEN, {})
     for row in rows:
         seqs.setdefault(row[2], row[1])  # room id -> its last seq when the facts were read
+
+
+def facts_read(session: AsyncSession) -> dict[tuple[int, int, str], tuple[tuple[Any, ...], int]]:
+    """What fetch_posting_facts read in this session: (user id, room id, client id) ->
+    (the facts, the group's facts_version they were read at), for posts with access."""
+    read: dict[tuple[int, int, str], tuple[tuple[Any, ...], int]] = session.info.get(_READ, {})
+    return read
+
+
+def use_known_facts(
+    session: AsyncSession,
+    facts: dict[tuple[int, int, str], tuple[Any, ...]],
+    seqs: dict[int, int],
+) -> None:
+    """Hand out facts known from before, in place of fetch_posting_facts (as posting_facts
+    reads them), with the rooms' last seqs as they are believed to be. Only for a write
+    that checks, in the same statement, that the seqs and the group's facts_version still
+    stand (actions/posting.py)."""
+    session.info.setdefault(_FETCHED, {}).update(facts)
+    session.info.setdefault(_SEQS_SEEN, {}).update(seqs)
 
 
 def seq_seen(session: AsyncSession, room_id: int) -> int | None:
@@ -325,6 +352,7 @@ def seq_seen(session: AsyncSession, room_id: int) -> int | None:
 
 
 _SEQS_SEEN = "posting_seqs"
+_READ = "posting_facts_read"
 
 
 # A socket's hello runs these three: built once, and run past the ORM (core_execute), as a

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     ForeignKey,
     Index,
@@ -53,6 +54,10 @@ class Group(Base):
     read_only_outside_sessions: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
+    # Moved on by PostgreSQL's triggers whenever anything a post's checks read about this
+    # group changes (migration 0006); the posting line writes on facts it read before
+    # only while this stands. Never set by the application.
+    facts_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class GroupTag(Base):
