@@ -294,22 +294,24 @@ class PostingLine:
             return None
         return room_id, versions.pop()
 
-    def _remember(self, session: AsyncSession, plans: list[Plan]) -> None:
-        """After a batch is written: each room's last seq, and each author's facts as this
-        batch read them, for the next (only posts written by one statement: no transaction,
-        so their checks read nothing beyond their facts)."""
+    def _remember(self, session: AsyncSession, plans: list[Plan], facts: bool) -> None:
+        """After a batch is written: each room's last seq, and with `facts` (a batch
+        written by one statement: no transaction, so its checks read nothing beyond the
+        facts) each author's facts as this batch read them, for the next."""
         for plan in plans:
             self._last_seqs[plan.access.room_id] = max(
                 plan.seq, self._last_seqs.get(plan.access.room_id, 0)
             )
+        if not facts:
+            return
         read = facts_read(session)
         for plan in plans:
             key = (plan.job.actor.id, plan.access.room_id)
-            facts = read.get((key[0], key[1], plan.job.client_id))
-            if facts is None:
+            found = read.get((key[0], key[1], plan.job.client_id))
+            if found is None:
                 continue
             self._known.pop(key, None)  # most recent last
-            self._known[key] = facts
+            self._known[key] = found
             if len(self._known) > KNOWN_FACTS:
                 del self._known[next(iter(self._known))]
 
@@ -378,7 +380,7 @@ class PostingLine:
                 self.batches += 1
                 self.posts += len(plans)
                 if not svc.db.is_sqlite:
-                    self._remember(session, plans if at_once else [])
+                    self._remember(session, plans, facts=at_once)
             except BaseException:
                 await session.rollback()
                 raise
