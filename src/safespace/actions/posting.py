@@ -11,6 +11,12 @@ A check that refuses a post (an AppError) happens before anything is written, so
 others in the batch are unaffected. Anything that fails below the checks (a race on a
 client_id with another process, a lost connection) rolls the whole batch back, and each
 post is then written again on its own, so one can't sink the others.
+
+On PostgreSQL a batch of ordinary posts to one room is one statement, and usually the
+only round trip: its posts are checked on the facts the line read for their authors' last
+posts, and the statement writes only if nothing the checks read has changed since (the
+group's facts_version, moved on by triggers) and the room's last seq is as the line last
+left it. Otherwise nothing is written and the batch is read and written afresh.
 """
 
 from __future__ import annotations
