@@ -58,6 +58,7 @@ from safespace.queries.messages import message_dict
 from safespace.queries.rooms import (
     RoomAccess,
     facts_read,
+    facts_version_of,
     fetch_posting_facts,
     seq_seen,
     use_known_facts,
@@ -214,7 +215,7 @@ class PostingLine:
         # last seq as this line last wrote it: a batch whose every post has them is checked
         # on them and written by one statement that takes them only if they still hold,
         # one round trip in place of two (docs/performance.md, change 36).
-        self._known: dict[tuple[int, int], tuple[tuple[Any, ...], int]] = {}
+        self._known: dict[tuple[int, int], tuple[Any, ...]] = {}
         self._last_seqs: dict[int, int] = {}
         self._doubted: dict[int, float] = {}  # room -> until when its facts are read
 
@@ -295,7 +296,7 @@ class PostingLine:
             known = self._known.get((job.actor.id, room_id))
             if job.room_id != room_id or known is None:
                 return None
-            versions.add(known[1])
+            versions.add(facts_version_of(known))
         if len(versions) != 1:
             return None
         return room_id, versions.pop()
@@ -347,16 +348,11 @@ class PostingLine:
             try:
                 if known is not None:
                     room_id = known[0]
-                    use_known_facts(
-                        session,
-                        {
-                            (job.actor.id, room_id, job.client_id): self._known[
-                                (job.actor.id, room_id)
-                            ][0]
-                            for job in batch
-                        },
-                        {room_id: self._last_seqs[room_id]},
-                    )
+                    facts = {
+                        (job.actor.id, room_id, job.client_id): self._known[(job.actor.id, room_id)]
+                        for job in batch
+                    }
+                    use_known_facts(session, facts, {room_id: self._last_seqs[room_id]})
                 elif not svc.db.is_sqlite:
                     # One round trip for every post's checks, not one each.
                     posts = [(job.actor.id, job.room_id, job.client_id) for job in batch]

@@ -312,12 +312,12 @@ async def fetch_posting_facts(
         rows: Sequence[Any] = await _POSTING_BATCH_RAW.fetch(remote, params, begin=False)
     else:
         rows = (await (await session.connection()).execute(_POSTING_BATCH, params)).all()
-    found = {row[0]: (tuple(row[2:]), row[-1]) for row in rows}
+    found = {row[0]: tuple(row[2:]) for row in rows}
     fetched = session.info.setdefault(_FETCHED, {})
     read = session.info.setdefault(_READ, {})
     for position, key in enumerate(wanted, start=1):
         facts = found.get(position)  # None: no access
-        fetched.setdefault(key, None if facts is None else facts[0])
+        fetched.setdefault(key, facts)
         if facts is not None:
             read[key] = facts
     seqs = session.info.setdefault(_SEQS_SEEN, {})
@@ -325,11 +325,16 @@ async def fetch_posting_facts(
         seqs.setdefault(row[2], row[1])  # room id -> its last seq when the facts were read
 
 
-def facts_read(session: AsyncSession) -> dict[tuple[int, int, str], tuple[tuple[Any, ...], int]]:
+def facts_read(session: AsyncSession) -> dict[tuple[int, int, str], tuple[Any, ...]]:
     """What fetch_posting_facts read in this session: (user id, room id, client id) ->
-    (the facts, the group's facts_version they were read at), for posts with access."""
-    read: dict[tuple[int, int, str], tuple[tuple[Any, ...], int]] = session.info.get(_READ, {})
+    the facts, for posts with access. The last is the group's facts_version they were
+    read at (facts_version_of)."""
+    read: dict[tuple[int, int, str], tuple[Any, ...]] = session.info.get(_READ, {})
     return read
+
+
+def facts_version_of(facts: tuple[Any, ...]) -> int:
+    return int(facts[-1])
 
 
 def use_known_facts(
