@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from helpers import create_group, db_scalar, history, make_client, post, privileged
@@ -24,8 +24,9 @@ from safespace.actions import groups as groups_actions
 from safespace.actions.messages import post_message
 from safespace.actions.posting import _INSERT_ONE_RAW
 from safespace.db.engine import Database
-from safespace.db.models import Message, User
+from safespace.db.models import AuthSession, Message, User
 from safespace.db.raw import sqlite_of
+from safespace.queries.accounts import principal_for_token
 from safespace.queries.rooms import _POSTING, _POSTING_RAW
 from safespace.settings import Settings
 
@@ -231,6 +232,44 @@ async def test_the_posting_line_s_plain_sqlite_calls_match_sqlalchemy(make_serve
         await session.rollback()
     async with db.write() as session:  # the aiosqlite writer: not inline
         assert await sqlite_of(session) is None
+
+
+async def test_the_signed_in_person_is_read_as_the_orm_would_load_them(make_server) -> None:
+    """queries/accounts.py reads a token's session and person as plain rows and makes the
+    objects itself (db/raw.py, detached): they must be what a closed ORM session leaves,
+    column for column, and safe to add to a later session."""
+    server = await make_server()
+    assert server.app is not None
+    svc = server.app.state.svc
+    db: Database = svc.db
+    made = await accounts.sign_up(svc, "rowsperson", "a long enough passphrase")
+    async with db.read() as session:
+        principal = await principal_for_token(session, made.token, svc.clock.now(), svc.settings)
+    assert principal is not None and not principal.expired
+    async with db.read() as session:
+        user = await session.get(User, made.user.id)
+        auth = await session.get(AuthSession, principal.session.id)
+    assert user is not None and auth is not None
+    for mine, orms in ((principal.user, user), (principal.session, auth)):
+        columns = [c.key for c in inspect(type(orms)).column_attrs]
+        assert _typed([getattr(mine, k) for k in columns]) == _typed(
+            [getattr(orms, k) for k in columns]
+        )
+        state = inspect(mine)
+        assert state.detached and state.key == inspect(orms).key
+    assert principal.user.created_at.tzinfo is not None
+    # Added to a session it is unchanged (nothing to write) until something changes.
+    async with db.write() as session:
+        session.add(principal.user)
+        assert not session.dirty and not session.new
+        principal.user.role = "facilitator"
+        await session.commit()
+    async with db.read() as session:
+        stored = await session.get(User, made.user.id)
+        assert stored is not None
+        assert (stored.role, stored.username) == ("facilitator", "rowsperson")
+        unknown = await principal_for_token(session, "not-a-token", svc.clock.now(), svc.settings)
+        assert unknown is None
 
 
 def _typed(row: Any) -> list[tuple[type, Any]]:

@@ -824,6 +824,35 @@ async def test_blocking_someone_hides_their_messages_for_you_alone_and_they_are_
     await close_all(alice, bob, carol_ws, resumed)
 
 
+async def test_a_page_of_history_applies_every_block_and_filter_a_reader_has_at_once(
+    server, client, room: Room
+) -> None:
+    # Access, filters and blocks are read together for a page (one row per block): with
+    # two blocks and muted words, each must still reach the shaping.
+    carol = await member(client, room, "carol_c")
+    dan = await member(client, room, "dan_d")
+    texts = [
+        (room.bob, "Bob here, checking in."),
+        (carol, "Carol here, hello all."),
+        (dan, "My cat sat with me all evening."),
+        (dan, PLAIN),
+    ]
+    for who, text in texts:
+        await sent(client, who, room.id, text)
+    assert (await block(client, room.alice, room.id, 1)).status_code == 201
+    assert (await block(client, room.alice, room.id, 2)).status_code == 201
+    await put_filters(client, room.alice, muted_words=["cat"])
+
+    page = await history(client, room.alice, room.id)
+    assert [m["seq"] for m in page] == [1, 2, 3, 4]
+    blocked_placeholder(page[0], 1)
+    blocked_placeholder(page[1], 2)
+    collapsed(page[2], "muted")
+    in_full(page[3], PLAIN)
+    # Dan, who blocked nobody, reads everything.
+    assert [m["body"] for m in await history(client, dan, room.id)] == [t for _, t in texts]
+
+
 async def test_unblocking_brings_their_messages_back(server, client, room: Room) -> None:
     await sent(client, room.bob, room.id, PLAIN)
     block_id = (await block(client, room.alice, room.id, 1)).json()["block"]["id"]

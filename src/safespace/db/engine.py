@@ -29,18 +29,21 @@ log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
-async def _session(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+async def _session(
+    maker: async_sessionmaker[AsyncSession], autocommit: bool = False
+) -> AsyncIterator[AsyncSession]:
     """A session, closed on the way out. SQLAlchemy's own `async with` closes it in a task
     of its own, shielded from cancellation, which costs every session a wait for its turn
     on the loop: on a busy server, behind every socket ready to be read or written (about
     1 ms a batch of posts, docs/performance.md, change 32). Only a session with a
     transaction still open has a round trip (the rollback) to protect that way; one that
-    committed, or never began, closes without waiting on anything."""
+    committed, never began, or ran on an autocommit connection (PostgreSQL's readers:
+    there is nothing to roll back) closes without waiting on anything."""
     session = maker()
     try:
         yield session
     finally:
-        if session.in_transaction():
+        if session.in_transaction() and not autocommit:
             await session.__aexit__(None, None, None)  # SQLAlchemy's shielded close
         else:
             await session.close()
@@ -237,7 +240,7 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        async with _session(self._reader) as session:
+        async with _session(self._reader, autocommit=not self.is_sqlite) as session:
             yield session
 
     @asynccontextmanager

@@ -23,11 +23,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.sql.expression import Executable
 
 from safespace.db.inline_sqlite import InlineConnection
@@ -45,20 +46,34 @@ class Inline:
 
 async def sqlite_of(session: AsyncSession) -> Inline | None:
     """The sqlite3 connection under the session's current transaction, with its dialect,
-    if it runs inline on this thread (None: use SQLAlchemy). Looked up once per
-    transaction."""
+    if it runs inline on this thread (None: use SQLAlchemy)."""
+    return (await _drivers_of(session))[0]
+
+
+async def _drivers_of(session: AsyncSession) -> tuple[Inline | None, Remote | None]:
+    """The session's connection as `sqlite_of` and `asyncpg_of` give it, looked up once
+    per transaction: each lookup through SQLAlchemy's async API is a greenlet switch, and
+    a read session's first statement paid four of them (docs/performance.md, change 37)."""
     transaction = session.sync_session.get_transaction()
     cached = session.info.get(_KEY)
     if transaction is not None and cached is not None and cached[0] is transaction:
-        return cached[1]
+        found: tuple[Inline | None, Remote | None] = cached[1]
+        return found
     conn = await session.connection()
-    driver = (await conn.get_raw_connection()).driver_connection
+    # The pool's connection, already checked out and valid: reading it does no I/O (what
+    # get_raw_connection does too, behind a greenlet switch of its own).
+    raw = conn.sync_connection.connection  # type: ignore[union-attr]
+    driver = raw.driver_connection
     inline = Inline(driver._open(), conn.dialect) if isinstance(driver, InlineConnection) else None
-    session.info[_KEY] = (session.sync_session.get_transaction(), inline)
-    return inline
+    remote = None
+    if conn.dialect.driver == "asyncpg":
+        remote = Remote(raw.dbapi_connection, conn.dialect, conn)
+    found = (inline, remote)
+    session.info[_KEY] = (session.sync_session.get_transaction(), found)
+    return found
 
 
-_KEY = "safespace.raw_sqlite"
+_KEY = "safespace.raw_drivers"
 
 
 async def core_execute(
@@ -128,27 +143,16 @@ def broken_connection(err: BaseException, dialect: Dialect, adapter: Any) -> boo
 
 async def asyncpg_of(session: AsyncSession) -> Remote | None:
     """The asyncpg connection under the session's current transaction (None: not
-    PostgreSQL). Looked up once per transaction."""
-    transaction = session.sync_session.get_transaction()
-    cached = session.info.get(_PG_KEY)
-    if transaction is not None and cached is not None and cached[0] is transaction:
-        return cached[1]
-    conn = await session.connection()
-    remote = None
-    if conn.dialect.driver == "asyncpg":
-        remote = Remote((await conn.get_raw_connection()).dbapi_connection, conn.dialect, conn)
-    session.info[_PG_KEY] = (session.sync_session.get_transaction(), remote)
-    return remote
-
-
-_PG_KEY = "safespace.raw_asyncpg"
+    PostgreSQL)."""
+    return (await _drivers_of(session))[1]
 
 
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     sql: str
     params: list[tuple[str | None, Any, _Convert]]  # (caller's name or None, fixed, convert)
-    results: list[_Convert]
+    width: int  # columns in a row
+    converted: list[tuple[int, Callable[[Any], Any]]]  # (column, convert) where one applies
 
     def args(self, values: Mapping[str, Any]) -> list[Any]:
         args = []
@@ -158,10 +162,19 @@ class _Compiled:
         return args
 
     def row(self, row: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(
-            value if convert is None else convert(value)
-            for value, convert in zip(row, self.results, strict=True)
-        )
+        # Only the few columns with a conversion are touched: a page of history reads 50
+        # rows of 18 columns, 3 of them converted (times), and a pass over every value
+        # cost as much as fetching the page.
+        if len(row) != self.width:
+            raise ValueError(f"a row of {len(row)} columns, expected {self.width}")
+        if not self.converted:
+            return tuple(row)
+        out = list(row)
+        for i, convert in self.converted:
+            value = out[i]
+            if value is not None:  # SQL NULL is None whatever the type
+                out[i] = convert(value)
+        return tuple(out)
 
 
 class RawStatement:
@@ -189,7 +202,10 @@ class RawStatement:
             col.type.dialect_impl(dialect).result_processor(dialect, None)
             for col in self.statement.exported_columns  # type: ignore[attr-defined]
         ]
-        done = self._compiled[dialect.name] = _Compiled(compiled.string, params, results)
+        converted = [(i, c) for i, c in enumerate(results) if c is not None]
+        done = self._compiled[dialect.name] = _Compiled(
+            compiled.string, params, len(results), converted
+        )
         return done
 
     def _on_sqlite(
@@ -233,12 +249,32 @@ async def read_rows(
     session when it holds changes not yet flushed, so the read still sees them."""
     if session.new or session.dirty or session.deleted:
         return [tuple(r) for r in await session.execute(statement.statement, values)]
-    inline = await sqlite_of(session)
+    inline, remote = await _drivers_of(session)
     if inline is not None:
         return statement.all(inline, values)
-    remote = await asyncpg_of(session)
     if remote is not None:
         # Begins a transaction only where SQLAlchemy would (not on the autocommit reader).
         return await statement.fetch(remote, values)
     result = await (await session.connection()).execute(statement.statement, values)
     return [tuple(r) for r in result]
+
+
+_T = TypeVar("_T")
+
+
+def detached(cls: type[_T], row: Sequence[Any]) -> _T:
+    """An instance of a mapped class from a row of its table's columns, in table order,
+    as a closed session leaves what it loaded: detached, every column loaded, nothing
+    changed (so a session it is later added to writes only what changes after)."""
+    mapper: Any = cls.__mapper__  # type: ignore[attr-defined]
+    keys = _KEYS.get(cls)
+    if keys is None:
+        columns = mapper.local_table.c
+        keys = _KEYS[cls] = tuple(mapper.get_property_by_column(c).key for c in columns)
+    obj = mapper.class_manager.new_instance()
+    obj.__dict__.update(zip(keys, row, strict=True))
+    make_transient_to_detached(obj)
+    return cast(_T, obj)
+
+
+_KEYS: dict[type, tuple[str, ...]] = {}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, select
+from sqlalchemy import ColumnElement, Integer, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from safespace.db.models import Block, Group, User, UserFilters
 from safespace.db.raw import RawStatement, read_rows
@@ -13,27 +15,46 @@ from safespace.queries.dates import iso
 from safespace.reading.categories import CATEGORIES
 from safespace.reading.shaping import Reader, muted_pattern
 
-# A person's filters and everyone they blocked, in one statement built once: it runs for
-# every page of history and every new connection. One row per block (at least one: the
-# user's own), each repeating the filters.
+# A person's filters and the ids of everyone they blocked: one row per block (at least
+# one), each repeating the filters.
+READER_COLUMNS = (UserFilters.categories, UserFilters.muted_words, Block.blocked_user_id)
+
+
+def with_reader(
+    query: Select[Any], user_id: ColumnElement[int] | InstrumentedAttribute[int]
+) -> Select[Any]:
+    """A query with a reader's filters and blocks outer-joined to it, so one round trip
+    reads both (queries/rooms.py, access_room_for_reading): each of its rows is repeated
+    once per block, and ends with READER_COLUMNS."""
+    return (
+        query.add_columns(*READER_COLUMNS)
+        .outerjoin(UserFilters, UserFilters.user_id == user_id)
+        .outerjoin(Block, Block.user_id == user_id)
+    )
+
+
+# Built once: it runs for every new connection.
 _READER = RawStatement(
-    select(UserFilters.categories, UserFilters.muted_words, Block.blocked_user_id)
-    .select_from(User)
-    .outerjoin(UserFilters, UserFilters.user_id == User.id)
-    .outerjoin(Block, Block.user_id == User.id)
-    .where(User.id == bindparam("user_id", type_=Integer))
+    with_reader(select().select_from(User), User.id).where(
+        User.id == bindparam("user_id", type_=Integer)
+    )
 )
 
 
 async def reader_for(session: AsyncSession, user_id: int, facilitator: bool = False) -> Reader:
     rows = await read_rows(session, _READER, {"user_id": user_id})
-    categories, muted_words = (rows[0][0], rows[0][1]) if rows else (None, None)
+    return reader_from(rows, user_id, facilitator)
+
+
+def reader_from(rows: Sequence[Sequence[Any]], user_id: int, facilitator: bool) -> Reader:
+    """The Reader from rows ending with READER_COLUMNS (one per block, at least one)."""
+    categories, muted_words = (rows[0][-3], rows[0][-2]) if rows else (None, None)
     return Reader(
         user_id=user_id,
         facilitator=facilitator,
         modes=dict(categories) if categories else {},
         muted=muted_pattern(list(muted_words)) if muted_words is not None else None,
-        blocked=frozenset(r[2] for r in rows if r[2] is not None),
+        blocked=frozenset(r[-1] for r in rows if r[-1] is not None),
     )
 
 

@@ -13,6 +13,7 @@ from safespace.db.base import MAX_INT
 from safespace.db.models import ConsentAnswer, Message
 from safespace.db.raw import RawStatement, read_rows
 from safespace.errors import AppError, not_found
+from safespace.privacy.keys import open_sealed
 from safespace.privacy.keystore import KeyStore, message_context, note_context
 from safespace.queries.dates import iso
 from safespace.queries.filters import reader_for
@@ -120,13 +121,16 @@ async def readable(
     that reader (None: in full). With a session, consent requests carry their answers."""
     consents = await _consents(session, rows)
     out = []
+    aead = None  # the group's key, fetched once for the page (not an await per message)
     for m in rows:
         body = ""
         note = None
         if m.body is not None:
-            body = await keys.open_text(group_id, m.body, message_context(m.room_id, m.seq))
-        if m.warning_note is not None and m.body is not None:
-            note = await keys.open_text(group_id, m.warning_note, note_context(m.room_id, m.seq))
+            if aead is None:
+                aead = await keys.key_for(group_id)
+            body = open_sealed(aead, m.body, message_context(m.room_id, m.seq)).decode()
+            if m.warning_note is not None:
+                note = open_sealed(aead, m.warning_note, note_context(m.room_id, m.seq)).decode()
         data = message_dict(m, body, note, consents.get(m.id))
         out.append(present(data, m.author_id, reader))
     return out
@@ -140,9 +144,10 @@ async def history(
     after: int | None = None,
     before: int | None = None,
     limit: int = 50,
+    reader: Reader | None = None,
 ) -> list[dict[str, Any]]:
     """Messages ascending by seq: after a seq (catching up), before one (scrolling back),
-    or the latest page."""
+    or the latest page, shaped for the reader (read here if not given)."""
     limit = max(1, min(limit, MAX_PAGE))
     # No seq is larger than an Integer column holds; clamp so the query never overflows it.
     after = None if after is None else min(after, MAX_INT)
@@ -158,7 +163,8 @@ async def history(
             q = _LATEST
         rows = [MessageRow._make(r) for r in await read_rows(session, q, params)]
         rows.reverse()
-    reader = await reader_for(session, access.user_id, access.is_facilitator)
+    if reader is None:
+        reader = await reader_for(session, access.user_id, access.is_facilitator)
     return await readable(keys, access.group_id, rows, reader, session)
 
 

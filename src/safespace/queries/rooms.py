@@ -37,6 +37,8 @@ from safespace.db.models import (
 )
 from safespace.db.raw import RawStatement, asyncpg_of, core_execute, read_rows, sqlite_of
 from safespace.errors import AppError
+from safespace.queries.filters import reader_from, with_reader
+from safespace.reading.shaping import Reader
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,7 @@ def _posting_batch_query() -> Select[*tuple[Any, ...]]:
 # Built once: this runs for every message posted, and building a statement costs more
 # than running it.
 _ACCESS = RawStatement(_access_query())
+_ACCESS_READING = RawStatement(with_reader(_access_query(), bindparam("user_id", type_=Integer)))
 _POSTING = _posting_query()
 _POSTING_RAW = RawStatement(_POSTING)
 _POSTING_BATCH = _posting_batch_query()
@@ -244,6 +247,19 @@ async def access_room_as_member(session: AsyncSession, user: User, room_id: obje
     if not rows:
         raise no_room()
     return _access_from(rows[0], user.id)
+
+
+async def access_room_for_reading(
+    session: AsyncSession, user: User, room_id: object
+) -> tuple[RoomAccess, Reader]:
+    """access_room_as_member, and the Reader who shapes what they read, in one round trip
+    (for a page of history: on PostgreSQL each statement is one)."""
+    params = {"user_id": user.id, "room_id": _valid_room_id(room_id)}
+    rows = await read_rows(session, _ACCESS_READING, params)
+    if not rows:
+        raise no_room()
+    access = _access_from(rows[0], user.id)
+    return access, reader_from(rows, user.id, access.is_facilitator)
 
 
 @dataclass(frozen=True)

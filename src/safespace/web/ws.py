@@ -26,6 +26,7 @@ from safespace.queries.filters import reader_for
 from safespace.queries.messages import between, history, readable
 from safespace.queries.rooms import (
     access_room_as_member,
+    access_room_for_reading,
     facilitated_group_ids,
     last_seqs,
     member_rooms,
@@ -186,8 +187,8 @@ async def _begin(
 
     async def fetch_after(room_id: int, after: int, limit: int) -> list[dict[str, Any]]:
         async with svc.db.read() as session:
-            access = await access_room_as_member(session, user, room_id)
-            return await history(session, svc.keys, access, after=after, limit=limit)
+            access, reader = await access_room_for_reading(session, user, room_id)
+            return await history(session, svc.keys, access, after=after, limit=limit, reader=reader)
 
     now = svc.clock.now()
     async with svc.db.read() as session:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from safespace.actions.messages import post_message
 from safespace.queries.messages import history
-from safespace.queries.rooms import access_room_as_member
+from safespace.queries.rooms import access_room_for_reading
 from safespace.web.api.responses import FastJSON
 from safespace.web.api.schemas import NewMessage
 from safespace.web.deps import CurrentUser, Svc, signed_in_user
@@ -29,8 +29,10 @@ async def list_messages(
 ) -> FastJSON:
     async with svc.db.read() as session:
         user = await signed_in_user(request, session)
-        access = await access_room_as_member(session, user, room_id)
-        page = await history(session, svc.keys, access, after=after, before=before, limit=limit)
+        access, reader = await access_room_for_reading(session, user, room_id)
+        page = await history(
+            session, svc.keys, access, after=after, before=before, limit=limit, reader=reader
+        )
     return FastJSON({"messages": page})
 
 

@@ -30,7 +30,7 @@ from safespace.queries.accounts import Principal, sessions_of
 from safespace.queries.filters import filters_dict
 from safespace.queries.messages import history, one_message_or_none
 from safespace.queries.privacy import export_account
-from safespace.queries.rooms import access_room_as_member
+from safespace.queries.rooms import access_room_as_member, access_room_for_reading
 from safespace.ratelimit import client_address, with_retry_after
 from safespace.reading.categories import CATEGORIES, MAX_NOTE, METHOD_DETAIL
 from safespace.reading.categories import label as category_label
@@ -726,8 +726,10 @@ async def _room_page(
         m = await group_queries.membership(session, me.user, group["id"])
         if m is None:
             return _redirect(f"/g/{slug}#join")
-        access = await access_room_as_member(session, me.user, room_id or group["room_id"])
-        messages = await history(session, svc.keys, access, limit=50)
+        access, reader = await access_room_for_reading(
+            session, me.user, room_id or group["room_id"]
+        )
+        messages = await history(session, svc.keys, access, limit=50, reader=reader)
         online = await safety_queries.facilitators_online(session, group["id"], now) > 0
         owner_alias = None
         if access.kind == "support" and access.member_id is not None:
