@@ -101,6 +101,30 @@ async def test_a_failed_read_leaves_the_pool_usable(db: Database) -> None:
     assert counts == [1] * 12
 
 
+async def test_reads_cancelled_or_finished_give_every_connection_back(db: Database) -> None:
+    """Read sessions close without SQLAlchemy's shielded task when they end normally
+    (db/engine.py, _session); one ended by an error or a cancellation (a client gone
+    mid-request) still closes in full."""
+    await _make_table(db)
+    inside = asyncio.Semaphore(0)
+
+    async def stuck() -> None:
+        async with db.read() as session:
+            await session.execute(text("SELECT count(*) FROM probe"))
+            inside.release()
+            await asyncio.Event().wait()  # until cancelled
+
+    tasks = [asyncio.create_task(stuck()) for _ in range(8)]
+    for _ in tasks:
+        await inside.acquire()
+    assert db.read_engine.pool.checkedout() == 8  # type: ignore[attr-defined]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert await asyncio.gather(*(_count(db) for _ in range(12))) == [1] * 12
+    assert db.read_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
 @pytest.mark.sqlite_only
 async def test_a_post_waits_for_another_process_s_write_without_blocking_the_loop(
     make_server,

@@ -38,15 +38,18 @@ async def _session(
     1 ms a batch of posts, docs/performance.md, change 32). Only a session with a
     transaction still open has a round trip (the rollback) to protect that way; one that
     committed, never began, or ran on an autocommit connection (PostgreSQL's readers:
-    there is nothing to roll back) closes without waiting on anything."""
+    there is nothing to roll back) closes without waiting on anything. After an error the
+    connection may be broken and closing it a round trip: that close is shielded too."""
     session = maker()
     try:
         yield session
-    finally:
-        if session.in_transaction() and not autocommit:
-            await session.__aexit__(None, None, None)  # SQLAlchemy's shielded close
-        else:
-            await session.close()
+    except BaseException:
+        await session.__aexit__(None, None, None)  # SQLAlchemy's shielded close
+        raise
+    if session.in_transaction() and not autocommit:
+        await session.__aexit__(None, None, None)
+    else:
+        await session.close()
 
 
 # A pooled PostgreSQL connection unused for this long is checked (a round trip) before it
