@@ -117,12 +117,19 @@ async def test_reads_cancelled_or_finished_give_every_connection_back(db: Databa
     tasks = [asyncio.create_task(stuck()) for _ in range(8)]
     for _ in tasks:
         await inside.acquire()
-    assert db.read_engine.pool.checkedout() == 8  # type: ignore[attr-defined]
+    pool: Any = db.read_engine.pool
+    assert pool.checkedout() >= 8  # the server's own jobs may hold one for a moment too
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     assert await asyncio.gather(*(_count(db) for _ in range(12))) == [1] * 12
-    assert db.read_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    # Back to none in use (once any read of the server's own jobs is done): a leaked
+    # connection would stay checked out for good.
+    for _ in range(100):
+        if pool.checkedout() == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert pool.checkedout() == 0
 
 
 @pytest.mark.sqlite_only
