@@ -163,7 +163,7 @@ class _Compiled:
 
     def row(self, row: Sequence[Any]) -> tuple[Any, ...]:
         # Only the few columns with a conversion are touched: a page of history reads 50
-        # rows of 18 columns, 3 of them converted (times), and a pass over every value
+        # rows of 17 columns, 3 of them converted (times), and a pass over every value
         # cost as much as fetching the page.
         if len(row) != self.width:
             raise ValueError(f"a row of {len(row)} columns, expected {self.width}")
